@@ -1,0 +1,1 @@
+//! Finding tasks: TODO-style markers in comments and unchecked items in TASKS.md.
