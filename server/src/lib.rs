@@ -4,3 +4,23 @@
 //! the CLI and the language server are two front ends that only translate.
 
 pub mod tasks;
+pub mod agents;
+pub mod checkout;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod repo;
+pub mod snapshot;
+pub mod state;
+pub mod cleanup;
+pub mod cli;
+pub mod lsp;
+pub mod diff;
+pub mod fork;
+pub mod inspect;
+pub mod lookup;
+pub mod merge;
+pub mod process;
+pub mod prompt;
+pub mod status;
+pub mod supervisor;

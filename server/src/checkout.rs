@@ -1,0 +1,324 @@
+//! Creating N git worktrees of one commit, fast.
+//!
+//! All N worktrees hold the same tree, so each blob is read from the object database once and
+//! written N times, by a pool of threads (file creation is latency-bound on most disks, so
+//! many writes in flight overlap well even on 2 cores). Each worktree is still a normal git
+//! worktree: the admin folder under `<common dir>/worktrees/<name>`, the `.git` file, HEAD on
+//! its own branch, and an index written with the stat data of the files just written, so
+//! `git status` in it is clean and fast at once.
+//!
+//! Repositories whose checkout needs filters (`.gitattributes` with eol/text/filter/ident,
+//! `core.autocrlf`) go through libgit2's checkout instead, which applies them.
+
+use crate::error::{Error, IoContext, Result};
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use rayon::prelude::*;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// One worktree to create.
+#[derive(Debug, Clone)]
+pub struct WorktreeSpec {
+    /// Admin folder name under `<common dir>/worktrees/`.
+    pub name: String,
+    pub path: PathBuf,
+    /// Branch name without `refs/heads/`.
+    pub branch: String,
+}
+
+struct Entry {
+    path: Vec<u8>,
+    mode: u32,
+    id: Oid,
+}
+
+/// Create every worktree in `specs` on its own new branch at `commit`. On any failure,
+/// everything created so far (folders, admin folders, branches) is removed again.
+pub fn create_worktrees(repo: &Repository, commit: Oid, specs: &[WorktreeSpec]) -> Result<()> {
+    let mut created = Created::default();
+    let result = create_all(repo, commit, specs, &mut created);
+    if result.is_err() {
+        created.roll_back(repo);
+    }
+    result
+}
+
+#[derive(Default)]
+struct Created {
+    branches: Vec<String>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Created {
+    fn roll_back(&self, repo: &Repository) {
+        for dir in &self.dirs {
+            let _ = fs::remove_dir_all(dir);
+        }
+        for b in &self.branches {
+            if let Ok(mut br) = repo.find_branch(b, git2::BranchType::Local) {
+                let _ = br.delete();
+            }
+        }
+    }
+}
+
+fn create_all(repo: &Repository, commit_id: Oid, specs: &[WorktreeSpec], created: &mut Created) -> Result<()> {
+    let commit = repo.find_commit(commit_id)?;
+    let admin_root = repo.commondir().join("worktrees");
+    for spec in specs {
+        if spec.path.exists() {
+            return Err(Error::Invalid(format!("worktree path {} already exists", spec.path.display())));
+        }
+        if repo.find_branch(&spec.branch, git2::BranchType::Local).is_ok() {
+            return Err(Error::Invalid(format!("branch {} already exists", spec.branch)));
+        }
+    }
+    for spec in specs {
+        repo.branch(&spec.branch, &commit, false).map_err(|e| {
+            Error::Invalid(format!("cannot create branch {}: {}", spec.branch, e.message()))
+        })?;
+        created.branches.push(spec.branch.clone());
+        let admin = admin_root.join(&spec.name);
+        fs::create_dir_all(&admin).at(&admin)?;
+        created.dirs.push(admin.clone());
+        if let Some(parent) = spec.path.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        fs::create_dir(&spec.path).at(&spec.path)?;
+        created.dirs.push(spec.path.clone());
+        write_file(&admin.join("HEAD"), format!("ref: refs/heads/{}\n", spec.branch).as_bytes())?;
+        write_file(&admin.join("commondir"), b"../..\n")?;
+        write_file(&admin.join("gitdir"), format!("{}\n", spec.path.join(".git").display()).as_bytes())?;
+        write_file(&spec.path.join(".git"), format!("gitdir: {}\n", admin.display()).as_bytes())?;
+    }
+
+    let tree = commit.tree()?;
+    let (entries, dirs, has_attributes) = collect(&tree)?;
+    if needs_filters(repo, &tree, has_attributes) {
+        for spec in specs {
+            let wt = Repository::open(&spec.path)?;
+            let mut opts = git2::build::CheckoutBuilder::new();
+            opts.force();
+            wt.checkout_tree(commit.as_object(), Some(&mut opts))?;
+        }
+        return Ok(());
+    }
+
+    for spec in specs {
+        for dir in &dirs {
+            let d = spec.path.join(bytes_path(dir));
+            fs::create_dir_all(&d).at(&d)?;
+        }
+    }
+    let roots: Vec<&Path> = specs.iter().map(|s| s.path.as_path()).collect();
+    let repo_path = repo.path().to_path_buf();
+    // Threads well beyond the core count: most of a file write's time is spent waiting on
+    // the file system, and the waits overlap.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(16)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let stats: Vec<Vec<Stat>> = pool.install(|| {
+        entries
+            .par_iter()
+            .map_init(
+                || Repository::open(&repo_path),
+                |repo, entry| -> Result<Vec<Stat>> {
+                    let repo = repo
+                        .as_ref()
+                        .map_err(|e| Error::Invalid(format!("git: {}", e.message())))?;
+                    write_entry(repo, entry, &roots)
+                },
+            )
+            .collect::<Result<Vec<_>>>()
+    })?;
+    for (i, spec) in specs.iter().enumerate() {
+        let index = encode_index(&entries, |e| stats[e][i]);
+        let admin = admin_root.join(&spec.name);
+        write_file(&admin.join("index"), &index)?;
+    }
+    Ok(())
+}
+
+/// Stat fields git keeps per index entry, truncated to 32 bits as git does.
+#[derive(Clone, Copy, Default)]
+struct Stat {
+    ctime: (u32, u32),
+    mtime: (u32, u32),
+    dev: u32,
+    ino: u32,
+    uid: u32,
+    gid: u32,
+    size: u32,
+}
+
+fn stat_of(meta: &fs::Metadata) -> Stat {
+    Stat {
+        ctime: (meta.ctime() as u32, meta.ctime_nsec() as u32),
+        mtime: (meta.mtime() as u32, meta.mtime_nsec() as u32),
+        dev: meta.dev() as u32,
+        ino: meta.ino() as u32,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        size: meta.size() as u32,
+    }
+}
+
+/// Read one blob and write it into every worktree; returns each copy's stat data.
+fn write_entry(repo: &Repository, entry: &Entry, roots: &[&Path]) -> Result<Vec<Stat>> {
+    let rel = bytes_path(&entry.path);
+    if entry.mode == 0o160000 {
+        // A submodule: git checks out an empty folder and leaves the stat data empty.
+        for root in roots {
+            let d = root.join(&rel);
+            fs::create_dir_all(&d).at(&d)?;
+        }
+        return Ok(vec![Stat::default(); roots.len()]);
+    }
+    let blob = repo.find_blob(entry.id)?;
+    let content = blob.content();
+    let mut out = Vec::with_capacity(roots.len());
+    for root in roots {
+        let path = root.join(&rel);
+        if entry.mode == 0o120000 {
+            let target = bytes_path(content);
+            std::os::unix::fs::symlink(&target, &path).at(&path)?;
+        } else {
+            let mut f = fs::File::create(&path).at(&path)?;
+            f.write_all(content).at(&path)?;
+            if entry.mode == 0o100755 {
+                f.set_permissions(fs::Permissions::from_mode(0o755)).at(&path)?;
+            }
+        }
+        out.push(stat_of(&fs::symlink_metadata(&path).at(&path)?));
+    }
+    Ok(out)
+}
+
+/// Every blob (sorted as the index sorts: by path bytes), every folder, and whether any
+/// `.gitattributes` file is in the tree.
+fn collect(tree: &git2::Tree) -> Result<(Vec<Entry>, Vec<Vec<u8>>, bool)> {
+    let mut entries = Vec::new();
+    let mut dirs = Vec::new();
+    let mut attributes = false;
+    tree.walk(TreeWalkMode::PreOrder, |root, e| {
+        let mut path = root.as_bytes().to_vec();
+        path.extend_from_slice(e.name_bytes());
+        match e.kind() {
+            Some(ObjectType::Tree) => dirs.push(path),
+            Some(ObjectType::Blob) | Some(ObjectType::Commit) => {
+                if e.name_bytes() == b".gitattributes" {
+                    attributes = true;
+                }
+                entries.push(Entry { path, mode: e.filemode() as u32, id: e.id() });
+            }
+            _ => {}
+        }
+        TreeWalkResult::Ok
+    })?;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((entries, dirs, attributes))
+}
+
+/// Whether checking out this tree needs git's content filters (line endings, smudge filters).
+fn needs_filters(repo: &Repository, tree: &git2::Tree, has_attributes: bool) -> bool {
+    let autocrlf = repo
+        .config()
+        .and_then(|c| c.get_string("core.autocrlf"))
+        .map(|v| v != "false")
+        .unwrap_or(false);
+    if autocrlf {
+        return true;
+    }
+    let info_attributes = repo.commondir().join("info").join("attributes");
+    if fs::metadata(&info_attributes).map(|m| m.len() > 0).unwrap_or(false) {
+        return true;
+    }
+    has_attributes && attributes_use_filters(repo, tree)
+}
+
+fn attributes_use_filters(repo: &Repository, tree: &git2::Tree) -> bool {
+    let mut found = false;
+    let _ = tree.walk(TreeWalkMode::PreOrder, |_, e| {
+        if e.name_bytes() == b".gitattributes" {
+            if let Ok(blob) = repo.find_blob(e.id()) {
+                let text = String::from_utf8_lossy(blob.content());
+                found |= ["text", "eol", "crlf", "filter", "ident", "working-tree-encoding"]
+                    .iter()
+                    .any(|k| text.contains(k));
+            }
+        }
+        if found {
+            TreeWalkResult::Abort
+        } else {
+            TreeWalkResult::Ok
+        }
+    });
+    found
+}
+
+/// Encode an index file, version 2 (the format of `git-index(5)`), with a SHA-1 trailer.
+fn encode_index(entries: &[Entry], stat: impl Fn(usize) -> Stat) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    let mut out = Vec::with_capacity(64 + entries.len() * 96);
+    out.extend_from_slice(b"DIRC");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for (i, e) in entries.iter().enumerate() {
+        let s = stat(i);
+        let start = out.len();
+        for v in [s.ctime.0, s.ctime.1, s.mtime.0, s.mtime.1, s.dev, s.ino, e.mode, s.uid, s.gid, s.size] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(e.id.as_bytes());
+        let flags = e.path.len().min(0xFFF) as u16;
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&e.path);
+        // 1 to 8 NULs, so the entry's length is a multiple of 8.
+        let len = out.len() - start;
+        let pad = 8 - (len % 8);
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+    let digest = Sha1::digest(&out);
+    out.extend_from_slice(&digest);
+    out
+}
+
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).at(path)
+}
+
+/// Remove a worktree made by `create_worktrees` (or by git): its files, its admin folder and,
+/// if given, its branch. Missing parts are fine: removal is idempotent.
+pub fn remove_worktree(repo: &Repository, name: &str, path: &Path, branch: Option<&str>) -> Result<()> {
+    if path.exists() {
+        fs::remove_dir_all(path).at(path)?;
+    }
+    let admin = repo.commondir().join("worktrees").join(name);
+    if admin.exists() {
+        fs::remove_dir_all(&admin).at(&admin)?;
+    }
+    if let Some(branch) = branch {
+        if let Ok(mut b) = repo.find_branch(branch, git2::BranchType::Local) {
+            b.delete()?;
+        }
+    }
+    Ok(())
+}
+
+/// Bytes a folder takes on disk (allocated blocks), not following symlinks.
+pub fn disk_usage(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}

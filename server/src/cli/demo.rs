@@ -1,0 +1,124 @@
+//! `fanout demo`: a newcomer's first run with nothing set up. It makes a throwaway repository
+//! with a few TODOs, forks one into 3 attempts of a demo agent (fanout itself, run as
+//! `fanout __demo-agent`, which edits the file differently in each attempt), shows the live
+//! status, then the diffs.
+
+use crate::config::{AgentProfile, Config};
+use crate::error::{Error, IoContext, Result};
+use crate::repo::RepoPaths;
+use std::path::Path;
+
+const GREET_PY: &str = r#"def greet(name):
+    # TODO: handle an empty or blank name
+    return f"Hello, {name}!"
+
+
+def farewell(name):
+    # FIXME: this should be polite
+    return "Bye " + name
+"#;
+
+const TASKS_MD: &str = "# Tasks\n\n- [x] say hello\n- [ ] say hello in French\n";
+
+/// The three ways the demo agent does the task: a guard, a default, and a stricter version
+/// with a test.
+const VARIANTS: [&str; 3] = [
+    "def greet(name):\n    if not name or not name.strip():\n        return \"Hello, world!\"\n    return f\"Hello, {name}!\"\n",
+    "def greet(name):\n    name = (name or \"\").strip() or \"world\"\n    return f\"Hello, {name}!\"\n",
+    "def greet(name):\n    if name is None or not name.strip():\n        raise ValueError(\"greet() needs a name\")\n    return f\"Hello, {name.strip()}!\"\n",
+];
+
+pub fn run(no_watch: bool) -> Result<i32> {
+    let base = std::env::temp_dir().join(format!("fanout-demo-{}", crate::ids::new_fanout_id()));
+    let repo_dir = base.join("greeter");
+    std::fs::create_dir_all(&repo_dir).at(&repo_dir)?;
+    println!("fanout demo: a throwaway repository at {}", repo_dir.display());
+    std::fs::write(repo_dir.join("greet.py"), GREET_PY).at(repo_dir.join("greet.py"))?;
+    std::fs::write(repo_dir.join("TASKS.md"), TASKS_MD).at(repo_dir.join("TASKS.md"))?;
+    let repo = git2::Repository::init(&repo_dir)?;
+    let mut index = repo.index()?;
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = git2::Signature::now("fanout demo", "demo@fanout.invalid")?;
+    repo.commit(Some("HEAD"), &sig, &sig, "The greeter", &tree, &[])?;
+
+    let paths = RepoPaths::discover(&repo_dir)?;
+    println!("\n$ fanout tasks");
+    for t in crate::tasks::scan_tree(&repo_dir).map_err(|e| Error::Invalid(e.to_string()))? {
+        println!("{}:{}: {}", t.file, t.line, t.label());
+    }
+
+    let exe = std::env::current_exe().map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut config = Config {
+        attempts: Some(3),
+        agents: Some(vec!["demo".into()]),
+        worktree_root: Some(base.join("worktrees")),
+        ..Config::default()
+    };
+    config.agent.insert(
+        "demo".into(),
+        AgentProfile { command: vec![exe.to_string_lossy().into_owned(), "__demo-agent".into()], ..Default::default() },
+    );
+    println!("\n$ fanout try --file greet.py --line 2 -n 3 --agent demo");
+    let req = crate::fork::ForkRequest { file: "greet.py".into(), line: 2, count: Some(3), ..Default::default() };
+    let result = crate::fork::fork(&paths, &config, &req)?;
+    println!("fanout {} started: {}\n", result.fanout, result.attempts.join(" "));
+
+    if no_watch {
+        crate::process::wait_until(std::time::Duration::from_secs(120), || {
+            crate::status::report(&paths)
+                .map(|r| r.fanouts.iter().flat_map(|f| &f.attempts).all(|a| a.state.is_finished()))
+                .unwrap_or(true)
+        });
+        print!("{}", super::status_view::render(&crate::status::report(&paths)?, false));
+    } else {
+        super::watch_until_done(&paths, Some(&result.fanout))?;
+    }
+
+    let report = crate::status::report(&paths)?;
+    let states = crate::state::StateDir::new(paths.state_dir.clone());
+    for f in &report.fanouts {
+        let mut attempts = f.attempts.clone();
+        attempts.sort_by_key(|a| a.n);
+        for a in attempts {
+            println!("\n$ fanout diff {}   # {} ({})", a.id, a.agent, a.state.as_str());
+            let rec = crate::lookup::resolve_attempt(&states, &a.id)?;
+            print!("{}", crate::inspect::diff(&paths, &rec, &[], None)?.diff);
+        }
+        if let Some(best) = &f.best {
+            println!("\nbest by fanout's ranking: {best}");
+        }
+    }
+    println!(
+        "\nNext, in {0}:\n  fanout status            every attempt\n  fanout accept {1}   apply one to the working tree\n  fanout discard {2}      remove them all\nThe demo repository and its worktrees live under {3} (delete it when done).",
+        repo_dir.display(),
+        result.attempts[0],
+        result.fanout,
+        base.display()
+    );
+    Ok(0)
+}
+
+/// The demo agent: rewrites `greet` in the task's file, a different way per attempt.
+pub fn agent() -> Result<i32> {
+    let n: usize = std::env::var("FANOUT_ATTEMPT_NUMBER").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let file = std::env::var("FANOUT_TASK_FILE").map_err(|_| Error::Invalid("FANOUT_TASK_FILE is not set: the demo agent runs under fanout".into()))?;
+    let variant = VARIANTS[(n - 1) % VARIANTS.len()];
+    println!("demo agent {n}: reading {file}");
+    // Pretend to think for a moment, a different time per attempt, so the live status has
+    // something to show.
+    std::thread::sleep(std::time::Duration::from_millis(700 + 600 * n as u64));
+    let text = std::fs::read_to_string(&file).at(&file)?;
+    let start = text.find("def greet(").ok_or_else(|| Error::Invalid("no greet() in the task file".into()))?;
+    let end = text[start..].find("\n\n").map(|i| start + i + 1).unwrap_or(text.len());
+    let new = format!("{}{}{}", &text[..start], variant, &text[end..]);
+    std::fs::write(&file, new).at(&file)?;
+    println!("demo agent {n}: rewrote greet()");
+    if n % 3 == 0 {
+        let tests = Path::new("test_greet.py");
+        std::fs::write(tests, "import pytest\nfrom greet import greet\n\n\ndef test_blank_name_is_refused():\n    with pytest.raises(ValueError):\n        greet(\"  \")\n").at(tests)?;
+        println!("demo agent {n}: added test_greet.py");
+    }
+    Ok(0)
+}

@@ -1,0 +1,40 @@
+//! Human-readable pieces shared by the CLI's views (and the language server's lens titles).
+
+use crate::state::AttemptState;
+
+/// 72 → "1m12s", 3700 → "1h01m", 9 → "9s".
+pub fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// 10485760 → "10.0 MB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn state_icon(s: AttemptState) -> &'static str {
+    match s {
+        AttemptState::Queued => "…",
+        AttemptState::Running => "⟳",
+        AttemptState::Succeeded => "✓",
+        AttemptState::Failed => "✗",
+        AttemptState::Cancelled => "⊘",
+        AttemptState::Interrupted => "!",
+        AttemptState::Empty => "∅",
+    }
+}

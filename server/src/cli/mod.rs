@@ -1,0 +1,352 @@
+//! The `fanout` command line: clap definitions and one function per command. Everything it
+//! does is an engine call; this module only parses arguments and prints.
+
+mod demo;
+pub mod format;
+mod status_view;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lookup::{resolve, resolve_attempt, Target};
+use crate::repo::RepoPaths;
+use crate::state::StateDir;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "fanout", version, about = "Fork one coding task into N AI-agent attempts in isolated git worktrees, then keep the best.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the tasks (TODO/FIXME/XXX/HACK comments, `- [ ]` items in TASKS.md) in a tree.
+    Tasks {
+        /// Folder or file to scan (default: the current folder).
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fork the task at FILE:LINE into N attempts, one agent each, and return at once.
+    Try {
+        #[arg(long)]
+        file: PathBuf,
+        /// 1-based line of the task.
+        #[arg(long)]
+        line: usize,
+        /// Number of attempts (default: one per --agent, else the config's `attempts`).
+        #[arg(short = 'n', long = "count")]
+        count: Option<usize>,
+        /// Agent for the attempts, repeated to rotate: --agent claude --agent codex.
+        #[arg(long = "agent")]
+        agents: Vec<String>,
+        /// Instructions replacing the task's text (also lets you fork a line with no task).
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every fanout of the repository and its attempts.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Redraw live until every attempt has finished.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Print an attempt's change as a unified diff against your current working tree.
+    Diff {
+        attempt: String,
+        /// Only the files and their line counts.
+        #[arg(long)]
+        stat: bool,
+    },
+    /// Print an attempt's agent output.
+    Log {
+        attempt: String,
+        /// Keep printing as the agent writes, until the attempt ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Apply an attempt's change to your working tree (3-way merge; never touches HEAD or the index).
+    Accept {
+        attempt: String,
+        /// On conflicts: abort (default, nothing is written) or write conflict markers.
+        #[arg(long, value_enum, default_value_t = ConflictMode::Abort)]
+        conflicts: ConflictMode,
+    },
+    /// Stop attempts if running and remove their worktrees and branches.
+    Discard {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Stop running attempts, keeping their worktrees and branches.
+    Cancel {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove finished attempts older than the configured age, prune stale worktree records.
+    Gc {
+        /// Age, e.g. 7d, 12h, 30m (default: config `gc_age`, else 7d).
+        #[arg(long)]
+        older_than: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A first run with no setup: a throwaway repository, a task forked into 3 demo attempts.
+    Demo {
+        /// Keep going without pausing between steps (for scripts).
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// The language server, over stdio.
+    Lsp {
+        /// Accepted for clients that pass it (VS Code); stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
+    #[command(name = "__supervise", hide = true)]
+    Supervise { dir: PathBuf },
+    #[command(name = "__demo-agent", hide = true)]
+    DemoAgent,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ConflictMode {
+    Abort,
+    Markers,
+}
+
+/// Run a command; Ok(code) is the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Tasks { path, json } => tasks(path, json),
+        Command::Try { file, line, count, agents, prompt, json } => try_fork(file, line, count, agents, prompt, json),
+        Command::Status { json, watch } => status(json, watch),
+        Command::Diff { attempt, stat } => diff(&attempt, stat),
+        Command::Log { attempt, follow } => log(&attempt, follow),
+        Command::Accept { attempt, conflicts } => accept(&attempt, conflicts),
+        Command::Discard { ids } => discard_or_cancel(&ids, true),
+        Command::Cancel { ids } => discard_or_cancel(&ids, false),
+        Command::Gc { older_than, json } => gc(older_than, json),
+        Command::Demo { no_watch } => demo::run(no_watch),
+        Command::Lsp { .. } => crate::lsp::serve(),
+        Command::Supervise { dir } => crate::supervisor::run(&dir).map(|_| 0),
+        Command::DemoAgent => demo::agent(),
+    }
+}
+
+fn here() -> Result<RepoPaths> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Invalid(format!("cannot read the current folder: {e}")))?;
+    RepoPaths::discover(&cwd)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<i32> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?);
+    Ok(0)
+}
+
+fn tasks(path: Option<PathBuf>, json: bool) -> Result<i32> {
+    let root = path.unwrap_or_else(|| PathBuf::from("."));
+    if !root.exists() {
+        return Err(Error::Invalid(format!("{}: no such file or folder", root.display())));
+    }
+    let found = if root.is_file() {
+        let bytes = std::fs::read(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
+        crate::tasks::scan_text(&root.to_string_lossy(), &String::from_utf8_lossy(&bytes))
+    } else {
+        crate::tasks::scan_tree(&root).map_err(|e| Error::Invalid(format!("{e:#}")))?
+    };
+    if json {
+        return print_json(&found);
+    }
+    for t in &found {
+        println!("{}:{}: {}", t.file, t.line, t.label());
+    }
+    Ok(0)
+}
+
+fn try_fork(file: PathBuf, line: usize, count: Option<usize>, agents: Vec<String>, prompt: Option<String>, json: bool) -> Result<i32> {
+    let paths = RepoPaths::discover(&std::env::current_dir().unwrap_or_default())?;
+    let config = Config::load_user()?;
+    let rel = paths.relative(&file)?;
+    let req = crate::fork::ForkRequest { file: rel, line, count, agents, prompt, overlays: vec![] };
+    let result = crate::fork::fork(&paths, &config, &req)?;
+    if json {
+        return print_json(&result);
+    }
+    println!("fanout {} started {} attempt{}: {}", result.fanout, result.attempts.len(), if result.attempts.len() == 1 { "" } else { "s" }, result.attempts.join(" "));
+    println!("watch them with `fanout status --watch`; see one with `fanout diff {}`", result.attempts[0]);
+    Ok(0)
+}
+
+fn status(json: bool, watch: bool) -> Result<i32> {
+    let paths = here()?;
+    if json && !watch {
+        return print_json(&crate::status::report(&paths)?);
+    }
+    if !watch {
+        let color = std::io::stdout().is_terminal();
+        print!("{}", status_view::render(&crate::status::report(&paths)?, color));
+        return Ok(0);
+    }
+    watch_until_done(&paths, None)
+}
+
+/// Redraw the status until every attempt (of `only`, if given) has finished.
+fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
+    let tty = std::io::stdout().is_terminal();
+    let mut last = String::new();
+    loop {
+        let mut report = crate::status::report(paths)?;
+        if let Some(id) = only {
+            report.fanouts.retain(|f| f.id == id);
+        }
+        let text = status_view::render(&report, tty);
+        if text != last {
+            let mut out = std::io::stdout().lock();
+            if tty {
+                // Home and clear: redraw in place rather than scroll.
+                let _ = write!(out, "\x1b[H\x1b[J");
+            }
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
+            last = text;
+        }
+        let running = report.fanouts.iter().flat_map(|f| &f.attempts).any(|a| !a.state.is_finished());
+        if !running {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn diff(attempt: &str, stat: bool) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    let a = resolve_attempt(&states, attempt)?;
+    crate::inspect::ensure_readable(&a)?;
+    let report = crate::inspect::diff(&paths, &a, &[], None)?;
+    if stat {
+        for f in &report.files {
+            println!("{:>5} {:>5}  {} ({:?})", format!("+{}", f.additions), format!("-{}", f.deletions), f.path, f.status);
+        }
+        println!("{} file(s) changed", report.files.len());
+    } else {
+        print!("{}", report.diff);
+    }
+    Ok(0)
+}
+
+fn log(attempt: &str, follow: bool) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    let a = resolve_attempt(&states, attempt)?;
+    let path = states.attempt_dir_of(&a).join("log");
+    let mut offset = 0usize;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        if bytes.len() > offset {
+            let _ = out.write_all(&bytes[offset..]);
+            let _ = out.flush();
+            offset = bytes.len();
+        }
+        if !follow {
+            return Ok(0);
+        }
+        let now = states.read_attempt_at(&states.attempt_dir_of(&a))?;
+        let alive = crate::state::supervisor_alive(&states.attempt_dir_of(&a));
+        if now.state.is_finished() || !alive {
+            // One last read: the agent's final lines may have landed after the previous one.
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.len() > offset {
+                let _ = out.write_all(&bytes[offset..]);
+            }
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    let a = resolve_attempt(&states, attempt)?;
+    crate::inspect::ensure_readable(&a)?;
+    let markers = conflicts == ConflictMode::Markers;
+    let plan = crate::inspect::accept_to_disk(&paths, &a, markers)?;
+    if !plan.conflicts.is_empty() && !markers {
+        eprintln!("fanout: {} conflicts with your current files; nothing was written:", a.id);
+        for c in &plan.conflicts {
+            eprintln!("  {c}");
+        }
+        eprintln!("(rerun with --conflicts markers to write conflict markers)");
+        return Ok(1);
+    }
+    if plan.changes.is_empty() {
+        println!("{}: nothing to apply (your files already have its change)", a.id);
+        return Ok(0);
+    }
+    for c in &plan.changes {
+        println!("{:<10} {}", format!("{:?}", c.kind).to_lowercase(), c.path);
+    }
+    if !plan.conflicts.is_empty() {
+        println!("{} file(s) have conflict markers to resolve", plan.conflicts.len());
+    }
+    println!("accepted {} into your working tree (not committed; `git diff` shows it)", a.id);
+    Ok(0)
+}
+
+fn discard_or_cancel(ids: &[String], discard: bool) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    // Resolve every id first: a typo must not leave half of the list done.
+    let mut targets = Vec::new();
+    for id in ids {
+        targets.extend(match resolve(&states, id)? {
+            Target::Attempt(a) => vec![a],
+            Target::Fanout(_, attempts) => attempts,
+        });
+    }
+    let mut freed = 0;
+    for a in &targets {
+        if discard {
+            freed += crate::cleanup::discard(&paths, &states, a)?;
+            println!("discarded {}", a.id);
+        } else if crate::cleanup::cancel(&states, a)? {
+            println!("cancelled {}", a.id);
+        } else {
+            println!("{} had already finished ({})", a.id, a.state.as_str());
+        }
+    }
+    if discard {
+        println!("freed {}", format::bytes(freed));
+    }
+    Ok(0)
+}
+
+fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
+    let paths = here()?;
+    let config = Config::load_user()?;
+    let age = match older_than {
+        Some(a) => crate::config::parse_age(&a)?,
+        None => config.gc_age_secs()?,
+    };
+    let report = crate::cleanup::gc(&paths, age)?;
+    if json {
+        return print_json(&report);
+    }
+    for id in &report.removed {
+        println!("removed {id}");
+    }
+    for name in &report.pruned_worktrees {
+        println!("pruned stale worktree record {name}");
+    }
+    println!("reclaimed {}", format::bytes(report.bytes_freed));
+    Ok(0)
+}

@@ -1,0 +1,85 @@
+//! `fanout status`: the table, and `--watch`'s live redraw.
+
+use super::format::{bytes, duration, state_icon};
+use crate::status::{FanoutStatus, StatusReport};
+use std::fmt::Write;
+
+pub fn render(report: &StatusReport, color: bool) -> String {
+    if report.fanouts.is_empty() {
+        return "no fanouts in this repository (start one with `fanout try --file F --line L`)\n".into();
+    }
+    let mut out = String::new();
+    for f in &report.fanouts {
+        render_fanout(&mut out, f, color);
+    }
+    out
+}
+
+fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
+    let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
+    let total = f.attempts.len();
+    let _ = writeln!(
+        out,
+        "fanout {}  {}  ({}:{})  {} {done}/{total} done",
+        f.id,
+        f.task.label(),
+        f.task.file,
+        f.task.line,
+        bar(done, total, 12)
+    );
+    for a in &f.attempts {
+        let best = if f.best.as_deref() == Some(a.id.as_str()) { "★" } else { " " };
+        let mut line = format!(
+            "  {best} #{:<2} {:<10} {:<12} {} {:<12}",
+            a.n,
+            a.id,
+            truncate(&a.agent, 12),
+            state_icon(a.state),
+            a.state.as_str()
+        );
+        let _ = write!(line, " {:>7}", a.elapsed_secs.map(duration).unwrap_or_default());
+        if let Some(code) = a.exit_code {
+            let _ = write!(line, "  exit {code}");
+        }
+        if let Some(d) = a.diffstat {
+            let _ = write!(line, "  {} file{} +{} −{}", d.files, if d.files == 1 { "" } else { "s" }, d.additions, d.deletions);
+        }
+        if let Some(b) = a.disk_bytes {
+            let _ = write!(line, "  {}", bytes(b));
+        }
+        if a.worktree_present {
+            let _ = write!(line, "  {}", a.worktree.display());
+        }
+        if let Some(e) = &a.error {
+            let _ = write!(line, "  ({e})");
+        }
+        let line = if color { colorize(&line, a.state) } else { line };
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn colorize(line: &str, s: crate::state::AttemptState) -> String {
+    use crate::state::AttemptState::*;
+    let code = match s {
+        Succeeded => "32",
+        Failed | Interrupted => "31",
+        Running | Queued => "33",
+        _ => "2",
+    };
+    format!("\x1b[{code}m{line}\x1b[0m")
+}
+
+fn bar(done: usize, total: usize, width: usize) -> String {
+    let filled = if total == 0 { 0 } else { done * width / total };
+    format!("[{}{}]", "█".repeat(filled), "░".repeat(width - filled))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,57 @@
+//! The engine's typed errors. Front ends turn them into one-line messages (CLI) or
+//! JSON-RPC errors (LSP); each says what was wrong in the user's terms.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not a git repository: {0}")]
+    NotARepository(PathBuf),
+    #[error("{file}:{line}: no task on this line (no TODO/FIXME/XXX/HACK comment or `- [ ]` item); pass --prompt to say what to do")]
+    NoTask { file: String, line: usize },
+    #[error("{0}: line {1} is past the end of the file ({2} lines)")]
+    LineOutOfRange(String, usize, usize),
+    #[error("unknown agent '{0}' (known: {1})")]
+    UnknownAgent(String, String),
+    #[error("agent '{agent}': command '{program}' not found on PATH")]
+    AgentNotFound { agent: String, program: String },
+    #[error("no agents configured: pass --agent NAME or set `agents` in {0}")]
+    NoAgents(PathBuf),
+    #[error("unknown attempt or fanout '{0}' (see `fanout status`)")]
+    UnknownId(String),
+    #[error("'{0}' is ambiguous: it matches {1}")]
+    AmbiguousId(String, String),
+    #[error("'{0}' names a fanout, not one attempt: pick one of {1}")]
+    NotAnAttempt(String, String),
+    #[error("worktree root {0} is not writable: {1}")]
+    WorktreeRootNotWritable(PathBuf, std::io::Error),
+    #[error("the attempt count must be between 1 and {max}, got {got}")]
+    BadCount { got: usize, max: usize },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach the path an I/O error happened on, so messages name the file.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

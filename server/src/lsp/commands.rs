@@ -1,0 +1,317 @@
+//! `workspace/executeCommand`: one function per command. Each parses its one JSON object
+//! argument (a bad field answers InvalidParams naming it), runs the engine on a blocking
+//! thread, and translates the result.
+
+use super::convert::{self, path_of};
+use super::server::Backend;
+use crate::error::Error as EngineError;
+use crate::lookup::Target;
+use crate::repo::RepoPaths;
+use crate::state::{AttemptRecord, StateDir};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::request::ApplyWorkspaceEdit;
+use tower_lsp_server::ls_types::{ApplyWorkspaceEditParams, ShowDocumentParams, Uri};
+
+pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
+    let result = match command {
+        "fanout.try" => try_fork(b, parse(command, arg)?).await,
+        "fanout.status" => status(b).await,
+        "fanout.diff" => diff(b, parse(command, arg)?).await,
+        "fanout.attemptText" => attempt_text(b, parse(command, arg)?).await,
+        "fanout.openDiff" => open_diff(b, parse(command, arg)?).await,
+        "fanout.accept" => accept(b, parse(command, arg)?).await,
+        "fanout.discard" => stop(b, parse(command, arg)?, true).await,
+        "fanout.cancel" => stop(b, parse(command, arg)?, false).await,
+        "fanout.log" => log(b, parse(command, arg)?).await,
+        other => Err(Error::invalid_params(format!("unknown command: {other}"))),
+    };
+    if let Err(e) = &result {
+        tracing::warn!("{command}: {}", e.message);
+    }
+    result
+}
+
+fn parse<T: DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
+    if !arg.is_object() {
+        return Err(Error::invalid_params(format!("{command}: the argument must be a JSON object")));
+    }
+    serde_path_to_error::deserialize(arg).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            Error::invalid_params(format!("{command}: {inner}"))
+        } else {
+            Error::invalid_params(format!("{command}: field `{path}`: {inner}"))
+        }
+    })
+}
+
+/// Engine errors the user caused are InvalidParams; the rest are internal errors. Either way
+/// the message is the engine's one line.
+fn engine(e: EngineError) -> Error {
+    use EngineError::*;
+    let code = match &e {
+        NotARepository(_) | NoTask { .. } | LineOutOfRange(..) | UnknownAgent(..) | AgentNotFound { .. } | NoAgents(_)
+        | UnknownId(_) | AmbiguousId(..) | NotAnAttempt(..) | BadCount { .. } | Invalid(_) => ErrorCode::InvalidParams,
+        _ => ErrorCode::InternalError,
+    };
+    Error { code, message: e.to_string().into(), data: None }
+}
+
+/// Run engine work on a blocking thread; a panic there answers an error instead of taking
+/// the server down.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::error::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(engine),
+        Err(e) => Err(Error { code: ErrorCode::InternalError, message: format!("internal error: {e}").into(), data: None }),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error { code: ErrorCode::InternalError, message: e.to_string().into(), data: None })
+}
+
+/// The file a URI names and its repository, or a clear error.
+fn file_in_repo(b: &Backend, uri: &Uri) -> Result<(RepoPaths, String)> {
+    let path = path_of(uri).map_err(Error::invalid_params)?;
+    let repo = b.repo_for(&path).ok_or_else(|| Error::invalid_params(format!("not a git repository: {}", path.display())))?;
+    let rel = repo.relative(&path).map_err(engine)?;
+    Ok((repo, rel))
+}
+
+/// Find an attempt by id (or unique prefix) in any repository this server knows.
+async fn find_attempt(b: &Backend, id: &str) -> Result<(RepoPaths, AttemptRecord)> {
+    let (repo, target) = find_target(b, id).await?;
+    match target {
+        Target::Attempt(a) => Ok((repo, a)),
+        Target::Fanout(_, mut attempts) if attempts.len() == 1 => Ok((repo, attempts.remove(0))),
+        Target::Fanout(f, attempts) => Err(engine(EngineError::NotAnAttempt(
+            f.id,
+            attempts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", "),
+        ))),
+    }
+}
+
+async fn find_target(b: &Backend, id: &str) -> Result<(RepoPaths, Target)> {
+    let repos = b.known_repos();
+    if repos.is_empty() {
+        return Err(Error::invalid_params("no git repository in this workspace"));
+    }
+    let id = id.to_string();
+    blocking(move || {
+        let mut last = EngineError::UnknownId(id.clone());
+        for repo in repos {
+            match crate::lookup::resolve(&StateDir::new(repo.state_dir.clone()), &id) {
+                Ok(t) => return Ok((repo, t)),
+                Err(EngineError::UnknownId(_)) => {}
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TryArgs {
+    uri: Uri,
+    line: u32,
+    count: Option<usize>,
+    agents: Option<Vec<String>>,
+    prompt: Option<String>,
+}
+
+async fn try_fork(b: &Backend, args: TryArgs) -> Result<Value> {
+    let (repo, rel) = file_in_repo(b, &args.uri)?;
+    let overlays = b.docs.overlays(&repo);
+    let settings = b.settings.read().unwrap().clone();
+    let req = crate::fork::ForkRequest {
+        file: rel,
+        line: args.line as usize + 1,
+        count: args.count,
+        agents: args.agents.unwrap_or_default(),
+        prompt: args.prompt,
+        overlays,
+    };
+    let repo2 = repo.clone();
+    let result = blocking(move || {
+        let mut config = crate::config::Config::load_user()?;
+        if settings.attempts.is_some() {
+            config.attempts = settings.attempts;
+        }
+        if settings.agents.as_ref().is_some_and(|a| !a.is_empty()) {
+            config.agents = settings.agents;
+        }
+        crate::fork::fork(&repo2, &config, &req)
+    })
+    .await?;
+    b.live.poke(&repo.workdir);
+    to_value(result)
+}
+
+async fn status(b: &Backend) -> Result<Value> {
+    let repo = primary_repo(b).ok_or_else(|| Error::invalid_params("no git repository in this workspace"))?;
+    let report = blocking(move || crate::status::report(&repo)).await?;
+    to_value(report)
+}
+
+fn primary_repo(b: &Backend) -> Option<RepoPaths> {
+    let roots = b.roots.read().unwrap().clone();
+    roots.iter().find_map(|r| b.repo_for(r)).or_else(|| b.known_repos().into_iter().next())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttemptArgs {
+    attempt: String,
+    uri: Option<Uri>,
+}
+
+/// The relative path of an optional `uri` inside `repo`.
+fn only_path(repo: &RepoPaths, uri: Option<&Uri>) -> Result<Option<String>> {
+    uri.map(|u| {
+        let path = path_of(u).map_err(Error::invalid_params)?;
+        repo.relative(&path).map_err(engine)
+    })
+    .transpose()
+}
+
+async fn diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let only = only_path(&repo, args.uri.as_ref())?;
+    let overlays = b.docs.overlays(&repo);
+    let report = blocking(move || crate::inspect::diff(&repo, &a, &overlays, only.as_deref())).await?;
+    to_value(report)
+}
+
+async fn attempt_text(b: &Backend, args: AttemptArgs) -> Result<Value> {
+    let uri = args.uri.clone().ok_or_else(|| Error::invalid_params("fanout.attemptText: missing field `uri`"))?;
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let rel = only_path(&repo, Some(&uri))?.unwrap_or_default();
+    let bytes = blocking(move || crate::inspect::attempt_file(&repo, &a, &rel)).await?;
+    Ok(match bytes {
+        Some(b) => json!({"text": String::from_utf8_lossy(&b), "exists": true}),
+        None => json!({"text": "", "exists": false}),
+    })
+}
+
+async fn open_diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let only = only_path(&repo, args.uri.as_ref())?;
+    let overlays = b.docs.overlays(&repo);
+    let out = crate::repo::data_dir().join("diffs").join(format!("{}.diff", a.id));
+    let out2 = out.clone();
+    blocking(move || {
+        let report = crate::inspect::diff(&repo, &a, &overlays, only.as_deref())?;
+        crate::state::write_atomic(&out2, report.diff.as_bytes())
+    })
+    .await?;
+    if b.caps().show_document {
+        if let Some(uri) = convert::uri_of(&out) {
+            let shown = b
+                .client
+                .show_document(ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None })
+                .await;
+            if let Err(e) = shown {
+                tracing::warn!("showDocument failed: {}", e.message);
+            }
+        }
+    }
+    Ok(json!({"path": out}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptArgs {
+    attempt: String,
+}
+
+async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let overlays = b.docs.overlays(&repo);
+    let repo2 = repo.clone();
+    let plan = blocking(move || {
+        crate::inspect::ensure_readable(&a)?;
+        crate::inspect::merge_plan(&repo2, &a, &overlays, false)
+    })
+    .await?;
+    if !plan.conflicts.is_empty() {
+        return Ok(json!({"applied": false, "conflicts": plan.conflicts}));
+    }
+    if plan.changes.is_empty() {
+        return Ok(json!({"applied": true, "changes": 0}));
+    }
+    let versions = |uri: &Uri| b.docs.version(uri);
+    let (edit, on_disk) = convert::workspace_edit(&plan, &repo.workdir, &versions, b.caps().edit);
+    let response = b
+        .client
+        .send_request::<ApplyWorkspaceEdit>(ApplyWorkspaceEditParams { label: Some(format!("fanout: accept {}", args.attempt)), edit })
+        .await
+        .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("workspace/applyEdit failed: {}", e.message).into(), data: None })?;
+    if !response.applied {
+        let reason = response.failure_reason.unwrap_or_else(|| "the editor refused the edit".into());
+        return Ok(json!({"applied": false, "conflicts": [], "reason": reason}));
+    }
+    // Creations and deletions the client cannot express go straight to disk.
+    let disk_paths: Vec<String> = on_disk.iter().map(|c| c.path.clone()).collect();
+    if !on_disk.is_empty() {
+        let workdir = repo.workdir.clone();
+        let disk_plan = crate::merge::MergePlan { changes: on_disk, conflicts: vec![] };
+        blocking(move || crate::merge::apply_to_disk(&workdir, &disk_plan)).await?;
+    }
+    Ok(json!({"applied": true, "changes": plan.changes.len(), "onDisk": disk_paths}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopArgs {
+    attempt: Option<String>,
+    fanout: Option<String>,
+}
+
+async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
+    let name = if discard { "fanout.discard" } else { "fanout.cancel" };
+    let id = args
+        .attempt
+        .or(args.fanout)
+        .ok_or_else(|| Error::invalid_params(format!("{name}: missing field `attempt` (or `fanout`)")))?;
+    let (repo, target) = find_target(b, &id).await?;
+    let attempts = match target {
+        Target::Attempt(a) => vec![a],
+        Target::Fanout(_, a) => a,
+    };
+    let repo2 = repo.clone();
+    let ids = blocking(move || {
+        let states = StateDir::new(repo2.state_dir.clone());
+        let mut ids = Vec::new();
+        for a in &attempts {
+            if discard {
+                crate::cleanup::discard(&repo2, &states, a)?;
+            } else {
+                crate::cleanup::cancel(&states, a)?;
+            }
+            ids.push(a.id.clone());
+        }
+        Ok(ids)
+    })
+    .await?;
+    b.live.poke(&repo.workdir);
+    Ok(json!({"attempts": ids}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogArgs {
+    attempt: String,
+    tail: Option<usize>,
+}
+
+async fn log(b: &Backend, args: LogArgs) -> Result<Value> {
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let text = blocking(move || crate::inspect::log(&StateDir::new(repo.state_dir.clone()), &a, args.tail)).await?;
+    Ok(json!({"text": text}))
+}

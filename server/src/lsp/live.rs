@@ -1,0 +1,269 @@
+//! Live status: the server watches each repository's state folder (inotify, through `notify`)
+//! and re-reads the status when anything changes, whoever changed it (this server, the CLI,
+//! another editor, a supervisor), plus once a second to notice supervisors that died without
+//! a word. On each change it sends `fanout/status`, asks the client to refresh code lenses,
+//! reports work-done progress per running fanout, and announces finished fanouts.
+
+use super::server::ClientCaps;
+use crate::repo::RepoPaths;
+use crate::state::AttemptState;
+use crate::status::{FanoutStatus, StatusReport};
+use dashmap::DashMap;
+use notify::Watcher;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::Client;
+
+/// The `fanout/status` notification (server to client).
+pub enum FanoutStatusNotification {}
+
+impl Notification for FanoutStatusNotification {
+    type Params = serde_json::Value;
+    const METHOD: &'static str = "fanout/status";
+}
+
+pub struct Live {
+    client: Client,
+    caps: RwLock<ClientCaps>,
+    repos: DashMap<PathBuf, RepoPaths>,
+    reports: DashMap<PathBuf, StatusReport>,
+    tx: UnboundedSender<PathBuf>,
+    rx: Mutex<Option<UnboundedReceiver<PathBuf>>>,
+    watchers: Mutex<Vec<notify::RecommendedWatcher>>,
+    stopped: AtomicBool,
+    publish: tokio::sync::Mutex<Published>,
+}
+
+/// What the client has been told so far.
+#[derive(Default)]
+struct Published {
+    /// Per fanout, the progress token while it runs.
+    progress: HashMap<String, ProgressToken>,
+    /// Fanouts seen unfinished, whose end is still to be announced.
+    unfinished: HashSet<String>,
+    last_lens_refresh: Option<Instant>,
+}
+
+impl Live {
+    pub fn new(client: Client) -> Arc<Live> {
+        let (tx, rx) = unbounded_channel();
+        Arc::new(Live {
+            client,
+            caps: RwLock::new(ClientCaps::default()),
+            repos: DashMap::new(),
+            reports: DashMap::new(),
+            tx,
+            rx: Mutex::new(Some(rx)),
+            watchers: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+            publish: tokio::sync::Mutex::new(Published::default()),
+        })
+    }
+
+    pub fn set_caps(&self, caps: ClientCaps) {
+        *self.caps.write().unwrap() = caps;
+    }
+
+    pub fn repos(&self) -> Vec<RepoPaths> {
+        self.repos.iter().map(|r| r.value().clone()).collect()
+    }
+
+    pub fn report(&self, workdir: &Path) -> Option<StatusReport> {
+        self.reports.get(workdir).map(|r| r.clone())
+    }
+
+    /// Start watching a repository's state folder (once per repository).
+    pub fn watch(&self, repo: RepoPaths) {
+        if self.repos.contains_key(&repo.workdir) {
+            return;
+        }
+        let fanouts = repo.state_dir.join("fanouts");
+        let _ = std::fs::create_dir_all(&fanouts);
+        let tx = self.tx.clone();
+        let workdir = repo.workdir.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(workdir.clone());
+            }
+        });
+        match watcher {
+            Ok(mut w) => match w.watch(&fanouts, notify::RecursiveMode::Recursive) {
+                Ok(()) => self.watchers.lock().unwrap().push(w),
+                Err(e) => tracing::warn!("cannot watch {}: {e}; polling only", fanouts.display()),
+            },
+            Err(e) => tracing::warn!("no file watcher: {e}; polling only"),
+        }
+        let _ = self.tx.send(repo.workdir.clone());
+        self.repos.insert(repo.workdir.clone(), repo);
+    }
+
+    /// Re-read a repository's status now (after this server changed something).
+    pub fn poke(&self, workdir: &Path) {
+        let _ = self.tx.send(workdir.to_path_buf());
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.watchers.lock().unwrap().clear();
+    }
+
+    /// Run the watch loop in the background.
+    pub fn start(self: &Arc<Self>) {
+        let Some(mut rx) = self.rx.lock().unwrap().take() else { return };
+        let live = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while !live.stopped.load(Ordering::SeqCst) {
+                let mut dirty: HashSet<PathBuf> = HashSet::new();
+                tokio::select! {
+                    Some(dir) = rx.recv() => {
+                        dirty.insert(dir);
+                        // Coalesce a burst of file events (a write is several) into one read.
+                        let settle = tokio::time::sleep(Duration::from_millis(15));
+                        tokio::pin!(settle);
+                        loop {
+                            tokio::select! {
+                                Some(d) = rx.recv() => { dirty.insert(d); }
+                                _ = &mut settle => break,
+                            }
+                        }
+                    }
+                    _ = tick.tick() => {
+                        dirty.extend(live.repos.iter().map(|r| r.key().clone()));
+                    }
+                }
+                for workdir in dirty {
+                    live.refresh(&workdir).await;
+                }
+            }
+        });
+    }
+
+    async fn refresh(&self, workdir: &Path) {
+        let Some(repo) = self.repos.get(workdir).map(|r| r.clone()) else { return };
+        let report = match tokio::task::spawn_blocking(move || crate::status::report(&repo)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return tracing::warn!("status of {}: {e}", workdir.display()),
+            Err(e) => return tracing::warn!("status task failed: {e}"),
+        };
+        let old = self.reports.insert(workdir.to_path_buf(), report.clone());
+        let changed = old.as_ref().map(signature) != Some(signature(&report));
+        let mut published = self.publish.lock().await;
+        if changed {
+            self.send_status().await;
+            self.progress(&mut published, &report).await;
+            self.refresh_lenses_now(&mut published).await;
+        } else if report.counts().0 > 0 && published.last_lens_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            // Running attempts' lenses show elapsed time: refresh them now and then.
+            self.refresh_lenses_now(&mut published).await;
+        }
+    }
+
+    async fn send_status(&self) {
+        let mut fanouts: Vec<FanoutStatus> = Vec::new();
+        let (mut running, mut succeeded, mut failed) = (0, 0, 0);
+        for r in self.reports.iter() {
+            let (a, b, c) = r.counts();
+            running += a;
+            succeeded += b;
+            failed += c;
+            fanouts.extend(r.fanouts.iter().cloned());
+        }
+        self.client
+            .send_notification::<FanoutStatusNotification>(json!({
+                "running": running, "succeeded": succeeded, "failed": failed, "fanouts": fanouts,
+            }))
+            .await;
+    }
+
+    pub async fn refresh_lenses(&self) {
+        let mut published = self.publish.lock().await;
+        self.refresh_lenses_now(&mut published).await;
+    }
+
+    async fn refresh_lenses_now(&self, published: &mut Published) {
+        published.last_lens_refresh = Some(Instant::now());
+        if self.caps.read().unwrap().lens_refresh {
+            if let Err(e) = self.client.code_lens_refresh().await {
+                tracing::debug!("codeLens/refresh: {}", e.message);
+            }
+        }
+    }
+
+    /// Work-done progress per running fanout, and a message when one finishes. Fanouts that
+    /// had already finished when the server first looked are not announced.
+    async fn progress(&self, published: &mut Published, report: &StatusReport) {
+        let progress_ok = self.caps.read().unwrap().work_done_progress;
+        for f in &report.fanouts {
+            let total = f.attempts.len();
+            let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
+            let message = format!("{done}/{total} done");
+            if done < total {
+                published.unfinished.insert(f.id.clone());
+                if progress_ok {
+                    self.progress_step(published, f, &message, done * 100 / total.max(1)).await;
+                }
+            } else if published.unfinished.remove(&f.id) {
+                if let Some(token) = published.progress.remove(&f.id) {
+                    self.send_progress(token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+                }
+                let ok = f.attempts.iter().filter(|a| a.state == AttemptState::Succeeded).count();
+                self.client
+                    .show_message(
+                        MessageType::INFO,
+                        format!("fanout: {ok} of {total} attempts succeeded for \"{}\"", f.task.label()),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn progress_step(&self, published: &mut Published, f: &FanoutStatus, message: &str, percentage: usize) {
+        match published.progress.get(&f.id) {
+            Some(token) => {
+                let token = token.clone();
+                let report = WorkDoneProgressReport { cancellable: Some(false), message: Some(message.into()), percentage: Some(percentage as u32) };
+                self.send_progress(token, WorkDoneProgress::Report(report)).await;
+            }
+            None => {
+                let token = ProgressToken::String(format!("fanout/{}", f.id));
+                if self.client.create_work_done_progress(token.clone()).await.is_err() {
+                    return;
+                }
+                published.progress.insert(f.id.clone(), token.clone());
+                let begin = WorkDoneProgressBegin {
+                    title: format!("fanout: {}", f.task.label()),
+                    cancellable: Some(false),
+                    message: Some(message.into()),
+                    percentage: Some(percentage as u32),
+                };
+                self.send_progress(token, WorkDoneProgress::Begin(begin)).await;
+            }
+        }
+    }
+
+    async fn send_progress(&self, token: ProgressToken, value: WorkDoneProgress) {
+        self.client
+            .send_notification::<notification::Progress>(ProgressParams { token, value: ProgressParamsValue::WorkDone(value) })
+            .await;
+    }
+}
+
+/// What, when it changes, is worth telling the client: each attempt's state and result.
+fn signature(r: &StatusReport) -> Vec<(String, AttemptState, Option<i32>, Option<(usize, usize, usize)>, bool)> {
+    let mut sig: Vec<_> = r
+        .fanouts
+        .iter()
+        .flat_map(|f| &f.attempts)
+        .map(|a| (a.id.clone(), a.state, a.exit_code, a.diffstat.map(|d| (d.files, d.additions, d.deletions)), a.worktree_present))
+        .collect();
+    sig.sort_by(|a, b| a.0.cmp(&b.0));
+    sig
+}

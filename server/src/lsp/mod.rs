@@ -1,0 +1,49 @@
+//! The language server (`fanout lsp`): one front end over the engine. It translates LSP into
+//! engine calls and engine results into LSP; it holds the open buffers and the latest status.
+//!
+//! - `server`: the LanguageServer trait, dispatch only.
+//! - `documents`: open buffers under incremental sync.
+//! - `commands`: one function per `workspace/executeCommand` command.
+//! - `lenses`: code lenses from tasks and attempts.
+//! - `live`: watching the state folder; `fanout/status`, progress, lens refresh, messages.
+//! - `convert`: URIs, paths and WorkspaceEdits.
+
+mod commands;
+mod convert;
+mod documents;
+mod lenses;
+mod live;
+mod server;
+
+use tower_lsp_server::{LspService, Server};
+
+/// Run the language server on stdin/stdout until the client exits.
+pub fn serve() -> crate::error::Result<i32> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::Invalid(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let (service, socket) = LspService::new(server::Backend::new);
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+    });
+    tracing::info!("fanout lsp exiting");
+    // Attempts keep running: their supervisors are detached on purpose.
+    Ok(0)
+}
+
+/// Logs go to stderr and to `<data dir>/logs/lsp.log`, never to stdout (the protocol's).
+/// Level from FANOUT_LOG (e.g. `debug`, `fanout=trace`), default `info`.
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FANOUT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    let log_dir = crate::repo::data_dir().join("logs");
+    let file = std::fs::create_dir_all(&log_dir)
+        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("lsp.log")))
+        .ok()
+        .map(|f| tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false));
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file).try_init();
+}

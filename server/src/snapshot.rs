@@ -1,0 +1,104 @@
+//! Snapshots: the working state as the user sees it, as git objects, touching nothing of theirs.
+//!
+//! HEAD plus staged, unstaged and untracked-but-not-ignored files, plus any unsaved editor
+//! buffers ("overlays"), written as a tree (and a commit) in the object database. The user's
+//! index is copied to a temp file and only the copy is updated, so their index, HEAD, branches,
+//! stash and files stay byte-for-byte the same.
+
+use crate::error::{IoContext, Result};
+use git2::{Index, IndexAddOption, Oid, Repository};
+use std::path::Path;
+
+/// Unsaved contents of a file, by path relative to the working tree ('/' separators).
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Write the working state of the repository at `workdir` (plus overlays) as a tree.
+pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
+    // A repository object of our own: set_index below replaces its in-memory index.
+    let repo = Repository::open(workdir)?;
+    let (mut index, _tmp) = scratch_index(&repo)?;
+    repo.set_index(&mut index)?;
+    // Drop entries whose files are gone, then add everything new or changed; ignore rules apply
+    // to untracked files only, exactly as `git add -A` does.
+    index.update_all(["*"], None)?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    for overlay in overlays {
+        let mode = index
+            .get_path(Path::new(&overlay.path), 0)
+            .map(|e| e.mode)
+            .filter(|m| *m == 0o100644 || *m == 0o100755)
+            .unwrap_or(0o100644);
+        index.add_frombuffer(&blank_entry(&overlay.path, mode), &overlay.bytes)?;
+    }
+    Ok(index.write_tree()?)
+}
+
+/// Snapshot as a commit whose parent is HEAD (none in a repository without commits yet).
+/// No reference is created or moved.
+pub fn snapshot_commit(workdir: &Path, overlays: &[Overlay], message: &str) -> Result<Oid> {
+    let tree_id = snapshot_tree(workdir, overlays)?;
+    let repo = Repository::open(workdir)?;
+    let tree = repo.find_tree(tree_id)?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let sig = signature(&repo);
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    Ok(repo.commit(None, &sig, &sig, message, &tree, &parents)?)
+}
+
+/// The user's identity if configured, else fanout's: a snapshot must never fail for want of
+/// `user.name`.
+pub fn signature(repo: &Repository) -> git2::Signature<'static> {
+    repo.signature()
+        .map(|s| s.to_owned())
+        .or_else(|_| git2::Signature::now("fanout", "fanout@localhost"))
+        .expect("a constant signature is valid")
+}
+
+/// A private copy of the repository's index (its stat data lets add_all skip hashing
+/// unchanged files), or an empty in-memory index when there is none yet. The copy is never
+/// written; the guard deletes its file.
+fn scratch_index(repo: &Repository) -> Result<(Index, Option<TempFile>)> {
+    let index_path = repo.path().join("index");
+    if !index_path.exists() {
+        return Ok((Index::new()?, None));
+    }
+    let tmp_dir = repo.commondir().join("fanout").join("tmp");
+    std::fs::create_dir_all(&tmp_dir).at(&tmp_dir)?;
+    let tmp = TempFile(tmp_dir.join(format!(
+        "index.{}.{}",
+        std::process::id(),
+        crate::ids::new_fanout_id()
+    )));
+    std::fs::copy(&index_path, &tmp.0).at(&index_path)?;
+    Ok((Index::open(&tmp.0)?, Some(tmp)))
+}
+
+/// A file removed when dropped.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub fn blank_entry(path: &str, mode: u32) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id: Oid::zero(),
+        flags: 0,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}

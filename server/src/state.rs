@@ -1,0 +1,250 @@
+//! Fanout and attempt records on disk, in `<common git dir>/fanout/`.
+//!
+//! Layout: `fanouts/<fanout>/fanout.json` (written once by `try`), and per attempt
+//! `fanouts/<fanout>/<n>/{state.json, log, prompt.txt, lock, cancel}`. Every file has one
+//! writer at a time (the attempt's supervisor owns its `state.json` while it lives), and every
+//! write is a temp file renamed into place, so readers (any number of CLIs and language
+//! servers) never see half a file and concurrent `try`s never touch the same file.
+//!
+//! A supervisor holds an exclusive `flock` on its attempt's `lock` file for as long as it
+//! lives; the kernel drops it when the process dies however it dies, so an unfinished attempt
+//! whose lock is free was interrupted (kill -9, reboot), never "running forever".
+
+use crate::error::{Error, IoContext, Result};
+use crate::tasks::Task;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+    Empty,
+}
+
+impl AttemptState {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, AttemptState::Queued | AttemptState::Running)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Queued => "queued",
+            AttemptState::Running => "running",
+            AttemptState::Succeeded => "succeeded",
+            AttemptState::Failed => "failed",
+            AttemptState::Cancelled => "cancelled",
+            AttemptState::Interrupted => "interrupted",
+            AttemptState::Empty => "empty",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiffStat {
+    pub files: usize,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+/// One fanout: a task forked into attempts from one snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanoutRecord {
+    pub id: String,
+    pub created_at: u64,
+    pub task: Task,
+    pub prompt: String,
+    /// The snapshot commit every attempt starts from (the 3-way merge base of accept).
+    pub snapshot: String,
+    pub attempt_count: usize,
+}
+
+/// One attempt: an agent run in its own worktree on its own branch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub fanout: String,
+    pub n: usize,
+    pub agent: String,
+    pub state: AttemptState,
+    pub branch: String,
+    pub worktree: PathBuf,
+    /// Name of the worktree's admin folder under `<common dir>/worktrees/`.
+    pub worktree_name: String,
+    pub argv: Vec<String>,
+    /// Environment added for the agent (FANOUT_* and the profile's own variables).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The fork's snapshot commit: the attempt's starting point.
+    pub base_commit: String,
+    /// How long the supervisor waits before starting the agent (staggered starts).
+    #[serde(default)]
+    pub start_delay_ms: u64,
+    pub created_at: u64,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub diffstat: Option<DiffStat>,
+    /// The commit holding the agent's change, once the supervisor has committed it.
+    pub commit: Option<String>,
+    pub disk_bytes: Option<u64>,
+    pub error: Option<String>,
+    pub supervisor_pid: Option<u32>,
+    /// The agent's process group (its pid): cancel signals the whole group.
+    pub agent_pgid: Option<i32>,
+    /// Whether the worktree still exists (false after discard, empty, or gc).
+    #[serde(default = "yes")]
+    pub worktree_present: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where one repository's state lives.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: PathBuf) -> StateDir {
+        StateDir { root }
+    }
+    pub fn fanouts_dir(&self) -> PathBuf {
+        self.root.join("fanouts")
+    }
+    pub fn fanout_dir(&self, fanout: &str) -> PathBuf {
+        self.fanouts_dir().join(fanout)
+    }
+    pub fn attempt_dir(&self, fanout: &str, n: usize) -> PathBuf {
+        self.fanout_dir(fanout).join(n.to_string())
+    }
+    pub fn attempt_dir_of(&self, a: &AttemptRecord) -> PathBuf {
+        self.attempt_dir(&a.fanout, a.n)
+    }
+
+    pub fn write_fanout(&self, f: &FanoutRecord) -> Result<()> {
+        write_json_atomic(&self.fanout_dir(&f.id).join("fanout.json"), f)
+    }
+    pub fn write_attempt(&self, a: &AttemptRecord) -> Result<()> {
+        write_json_atomic(&self.attempt_dir_of(a).join("state.json"), a)
+    }
+    pub fn read_attempt_at(&self, dir: &Path) -> Result<AttemptRecord> {
+        read_json(&dir.join("state.json"))
+    }
+
+    /// Every fanout with its attempts, oldest first; attempts' liveness is checked, so an
+    /// unfinished attempt whose supervisor is gone reads as `interrupted`.
+    pub fn load_all(&self) -> Result<Vec<(FanoutRecord, Vec<AttemptRecord>)>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(self.fanouts_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).at(self.fanouts_dir()),
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let Ok(fanout) = read_json::<FanoutRecord>(&dir.join("fanout.json")) else {
+                continue; // being created right now, or removed: not a fanout yet.
+            };
+            let attempts = self.load_attempts(&fanout.id)?;
+            if attempts.is_empty() {
+                continue;
+            }
+            out.push((fanout, attempts));
+        }
+        out.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
+        Ok(out)
+    }
+
+    pub fn load_attempts(&self, fanout: &str) -> Result<Vec<AttemptRecord>> {
+        let mut attempts = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.fanout_dir(fanout)) else {
+            return Ok(attempts);
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            if let Ok(mut a) = self.read_attempt_at(&dir) {
+                if !a.state.is_finished() && a.supervisor_pid.is_some() && !supervisor_alive(&dir) {
+                    a.state = AttemptState::Interrupted;
+                }
+                attempts.push(a);
+            }
+        }
+        attempts.sort_by_key(|a| a.n);
+        Ok(attempts)
+    }
+
+    pub fn load_fanout(&self, fanout: &str) -> Result<FanoutRecord> {
+        read_json(&self.fanout_dir(fanout).join("fanout.json"))
+    }
+}
+
+/// Whether the supervisor of the attempt in `dir` is alive: it holds the lock.
+pub fn supervisor_alive(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join("lock")) else {
+        return false;
+    };
+    use std::os::fd::AsRawFd;
+    // A shared, non-blocking try: fails only while the supervisor holds its exclusive lock.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    rc != 0
+}
+
+/// Take the attempt's lock for the life of this process (the supervisor calls this first).
+pub fn hold_lock(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error()).at(path);
+    }
+    Ok(file)
+}
+
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Write via a temp file in the same folder and rename, so readers see the old or the new
+/// file whole, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().expect("state files live in a folder");
+    std::fs::create_dir_all(dir).at(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        path.file_name().unwrap().to_string_lossy(),
+        std::process::id(),
+        crate::ids::new_fanout_id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.at(path)
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).at(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,128 @@
+//! The status report: every fanout of a repository with its attempts, ranked.
+//! Its JSON is `fanout status --json`, the `fanout.status` command and the `fanout/status`
+//! notification (docs/protocol.md).
+
+use crate::error::Result;
+use crate::ids::now_secs;
+use crate::repo::RepoPaths;
+use crate::state::{AttemptRecord, AttemptState, DiffStat, StateDir};
+use crate::tasks::Task;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusReport {
+    pub repo: PathBuf,
+    pub fanouts: Vec<FanoutStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FanoutStatus {
+    pub id: String,
+    pub created_at: u64,
+    pub task: Task,
+    pub prompt: String,
+    pub snapshot: String,
+    /// The best finished attempt by the ranking, if any has changes.
+    pub best: Option<String>,
+    /// Attempts in rank order.
+    pub attempts: Vec<AttemptStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttemptStatus {
+    pub id: String,
+    pub fanout: String,
+    pub n: usize,
+    pub agent: String,
+    pub state: AttemptState,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub worktree_present: bool,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub elapsed_secs: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub diffstat: Option<DiffStat>,
+    pub disk_bytes: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl AttemptStatus {
+    fn of(a: &AttemptRecord, now: u64) -> AttemptStatus {
+        AttemptStatus {
+            id: a.id.clone(),
+            fanout: a.fanout.clone(),
+            n: a.n,
+            agent: a.agent.clone(),
+            state: a.state,
+            branch: a.branch.clone(),
+            worktree: a.worktree.clone(),
+            worktree_present: a.worktree_present,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            elapsed_secs: a.started_at.map(|s| a.finished_at.unwrap_or(now).saturating_sub(s)),
+            exit_code: a.exit_code,
+            diffstat: a.diffstat,
+            disk_bytes: a.disk_bytes,
+            error: a.error.clone(),
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.diffstat.is_some_and(|d| d.files > 0)
+    }
+}
+
+impl StatusReport {
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let all = self.fanouts.iter().flat_map(|f| &f.attempts);
+        let mut c = (0, 0, 0);
+        for a in all {
+            match a.state {
+                AttemptState::Queued | AttemptState::Running => c.0 += 1,
+                AttemptState::Succeeded => c.1 += 1,
+                AttemptState::Failed | AttemptState::Interrupted => c.2 += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    pub fn attempt(&self, id: &str) -> Option<&AttemptStatus> {
+        self.fanouts.iter().flat_map(|f| &f.attempts).find(|a| a.id == id)
+    }
+}
+
+/// Rank: finished with changes and exit 0 first, then smaller change, then faster, then number.
+fn rank_key(a: &AttemptStatus) -> (u8, usize, u64, usize) {
+    let class = match a.state {
+        AttemptState::Succeeded if a.has_changes() => 0,
+        AttemptState::Failed | AttemptState::Cancelled | AttemptState::Interrupted if a.has_changes() => 1,
+        AttemptState::Running | AttemptState::Queued => 2,
+        _ => 3,
+    };
+    let size = a.diffstat.map(|d| d.additions + d.deletions).unwrap_or(usize::MAX);
+    (class, size, a.elapsed_secs.unwrap_or(u64::MAX), a.n)
+}
+
+pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
+    let states = StateDir::new(paths.state_dir.clone());
+    let now = now_secs();
+    let mut fanouts = Vec::new();
+    for (f, attempts) in states.load_all()? {
+        let mut attempts: Vec<AttemptStatus> = attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
+        attempts.sort_by_key(rank_key);
+        let best = attempts.first().filter(|a| rank_key(a).0 == 0).map(|a| a.id.clone());
+        fanouts.push(FanoutStatus {
+            id: f.id,
+            created_at: f.created_at,
+            task: f.task,
+            prompt: f.prompt,
+            snapshot: f.snapshot,
+            best,
+            attempts,
+        });
+    }
+    Ok(StatusReport { repo: paths.workdir.clone(), fanouts })
+}
