@@ -8,13 +8,86 @@ use std::path::{Path, PathBuf};
 /// edit files in its worktree.
 pub fn builtin_profiles() -> BTreeMap<String, AgentProfile> {
     let table: &[(&str, &[&str])] = &[
-        ("claude", &["claude", "-p", "{prompt}", "--model", "{model}", "--permission-mode", "acceptEdits", "--output-format", "stream-json", "--verbose"]),
-        ("codex", &["codex", "exec", "--sandbox", "workspace-write", "--json", "-m", "{model}", "{prompt}"]),
-        ("gemini", &["gemini", "-p", "{prompt}", "--approval-mode", "auto_edit", "--output-format", "stream-json", "-m", "{model}"]),
-        ("aider", &["aider", "--message", "{prompt}", "--yes-always", "--model", "{model}"]),
-        ("opencode", &["opencode", "run", "--format", "json", "--model", "{model}", "{prompt}"]),
-        ("cursor-agent", &["cursor-agent", "-p", "{prompt}", "--force", "--output-format", "stream-json"]),
-        ("amp", &["amp", "-x", "{prompt}", "--stream-json", "--dangerously-allow-all"]),
+        (
+            "claude",
+            &[
+                "claude",
+                "-p",
+                "{prompt}",
+                "--model",
+                "{model}",
+                "--permission-mode",
+                "acceptEdits",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+            ],
+        ),
+        (
+            "codex",
+            &[
+                "codex",
+                "exec",
+                "--sandbox",
+                "workspace-write",
+                "--json",
+                "-m",
+                "{model}",
+                "{prompt}",
+            ],
+        ),
+        (
+            "gemini",
+            &[
+                "gemini",
+                "-p",
+                "{prompt}",
+                "--approval-mode",
+                "auto_edit",
+                "--output-format",
+                "stream-json",
+                "-m",
+                "{model}",
+            ],
+        ),
+        (
+            "aider",
+            &[
+                "aider",
+                "--message",
+                "{prompt}",
+                "--yes-always",
+                "--model",
+                "{model}",
+            ],
+        ),
+        (
+            "opencode",
+            &[
+                "opencode", "run", "--format", "json", "--model", "{model}", "{prompt}",
+            ],
+        ),
+        (
+            "cursor-agent",
+            &[
+                "cursor-agent",
+                "-p",
+                "{prompt}",
+                "--force",
+                "--output-format",
+                "stream-json",
+            ],
+        ),
+        (
+            "amp",
+            &[
+                "amp",
+                "-x",
+                "{prompt}",
+                "--stream-json",
+                "--dangerously-allow-all",
+            ],
+        ),
         ("goose", &["goose", "run", "--no-session", "-t", "{prompt}"]),
     ];
     table
@@ -119,20 +192,44 @@ mod tests {
     use super::*;
 
     fn x<'a>(prompt: &'a str, model: Option<&'a str>) -> Expansion<'a> {
-        Expansion { prompt, prompt_file: "/p.txt", model, worktree: "/w t", attempt: "abc-1" }
+        Expansion {
+            prompt,
+            prompt_file: "/p.txt",
+            model,
+            worktree: "/w t",
+            attempt: "abc-1",
+        }
     }
 
     #[test]
     fn expands_inside_one_argument_once() {
-        let t: Vec<String> = ["a", "--p={prompt}", "{worktree}", "{attempt}{attempt}"].map(String::from).to_vec();
+        let t: Vec<String> = ["a", "--p={prompt}", "{worktree}", "{attempt}{attempt}"]
+            .map(String::from)
+            .to_vec();
         let got = expand_argv(&t, &x("$(touch /tmp/pwned) {model} {prompt}", Some("m")));
-        assert_eq!(got, ["a", "--p=$(touch /tmp/pwned) {model} {prompt}", "/w t", "abc-1abc-1"]);
+        assert_eq!(
+            got,
+            [
+                "a",
+                "--p=$(touch /tmp/pwned) {model} {prompt}",
+                "/w t",
+                "abc-1abc-1"
+            ]
+        );
     }
 
     #[test]
     fn missing_model_drops_its_flag() {
-        let t: Vec<String> = ["claude", "-p", "{prompt}", "--model", "{model}", "-x"].map(String::from).to_vec();
-        assert_eq!(expand_argv(&t, &x("hi", None)), ["claude", "-p", "hi", "-x"]);
-        assert_eq!(expand_argv(&t, &x("hi", Some("opus"))), ["claude", "-p", "hi", "--model", "opus", "-x"]);
+        let t: Vec<String> = ["claude", "-p", "{prompt}", "--model", "{model}", "-x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            expand_argv(&t, &x("hi", None)),
+            ["claude", "-p", "hi", "-x"]
+        );
+        assert_eq!(
+            expand_argv(&t, &x("hi", Some("opus"))),
+            ["claude", "-p", "hi", "--model", "opus", "-x"]
+        );
     }
 }

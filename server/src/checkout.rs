@@ -64,20 +64,38 @@ impl Created {
     }
 }
 
-fn create_all(repo: &Repository, commit_id: Oid, specs: &[WorktreeSpec], created: &mut Created) -> Result<()> {
+fn create_all(
+    repo: &Repository,
+    commit_id: Oid,
+    specs: &[WorktreeSpec],
+    created: &mut Created,
+) -> Result<()> {
     let commit = repo.find_commit(commit_id)?;
     let admin_root = repo.commondir().join("worktrees");
     for spec in specs {
         if spec.path.exists() {
-            return Err(Error::Invalid(format!("worktree path {} already exists", spec.path.display())));
+            return Err(Error::Invalid(format!(
+                "worktree path {} already exists",
+                spec.path.display()
+            )));
         }
-        if repo.find_branch(&spec.branch, git2::BranchType::Local).is_ok() {
-            return Err(Error::Invalid(format!("branch {} already exists", spec.branch)));
+        if repo
+            .find_branch(&spec.branch, git2::BranchType::Local)
+            .is_ok()
+        {
+            return Err(Error::Invalid(format!(
+                "branch {} already exists",
+                spec.branch
+            )));
         }
     }
     for spec in specs {
         repo.branch(&spec.branch, &commit, false).map_err(|e| {
-            Error::Invalid(format!("cannot create branch {}: {}", spec.branch, e.message()))
+            Error::Invalid(format!(
+                "cannot create branch {}: {}",
+                spec.branch,
+                e.message()
+            ))
         })?;
         created.branches.push(spec.branch.clone());
         let admin = admin_root.join(&spec.name);
@@ -88,10 +106,19 @@ fn create_all(repo: &Repository, commit_id: Oid, specs: &[WorktreeSpec], created
         }
         fs::create_dir(&spec.path).at(&spec.path)?;
         created.dirs.push(spec.path.clone());
-        write_file(&admin.join("HEAD"), format!("ref: refs/heads/{}\n", spec.branch).as_bytes())?;
+        write_file(
+            &admin.join("HEAD"),
+            format!("ref: refs/heads/{}\n", spec.branch).as_bytes(),
+        )?;
         write_file(&admin.join("commondir"), b"../..\n")?;
-        write_file(&admin.join("gitdir"), format!("{}\n", spec.path.join(".git").display()).as_bytes())?;
-        write_file(&spec.path.join(".git"), format!("gitdir: {}\n", admin.display()).as_bytes())?;
+        write_file(
+            &admin.join("gitdir"),
+            format!("{}\n", spec.path.join(".git").display()).as_bytes(),
+        )?;
+        write_file(
+            &spec.path.join(".git"),
+            format!("gitdir: {}\n", admin.display()).as_bytes(),
+        )?;
     }
 
     let tree = commit.tree()?;
@@ -189,7 +216,8 @@ fn write_entry(repo: &Repository, entry: &Entry, roots: &[&Path]) -> Result<Vec<
             let mut f = fs::File::create(&path).at(&path)?;
             f.write_all(content).at(&path)?;
             if entry.mode == 0o100755 {
-                f.set_permissions(fs::Permissions::from_mode(0o755)).at(&path)?;
+                f.set_permissions(fs::Permissions::from_mode(0o755))
+                    .at(&path)?;
             }
         }
         out.push(stat_of(&fs::symlink_metadata(&path).at(&path)?));
@@ -212,7 +240,11 @@ fn collect(tree: &git2::Tree) -> Result<(Vec<Entry>, Vec<Vec<u8>>, bool)> {
                 if e.name_bytes() == b".gitattributes" {
                     attributes = true;
                 }
-                entries.push(Entry { path, mode: e.filemode() as u32, id: e.id() });
+                entries.push(Entry {
+                    path,
+                    mode: e.filemode() as u32,
+                    id: e.id(),
+                });
             }
             _ => {}
         }
@@ -233,7 +265,10 @@ fn needs_filters(repo: &Repository, tree: &git2::Tree, has_attributes: bool) -> 
         return true;
     }
     let info_attributes = repo.commondir().join("info").join("attributes");
-    if fs::metadata(&info_attributes).map(|m| m.len() > 0).unwrap_or(false) {
+    if fs::metadata(&info_attributes)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
         return true;
     }
     has_attributes && attributes_use_filters(repo, tree)
@@ -245,9 +280,16 @@ fn attributes_use_filters(repo: &Repository, tree: &git2::Tree) -> bool {
         if e.name_bytes() == b".gitattributes" {
             if let Ok(blob) = repo.find_blob(e.id()) {
                 let text = String::from_utf8_lossy(blob.content());
-                found |= ["text", "eol", "crlf", "filter", "ident", "working-tree-encoding"]
-                    .iter()
-                    .any(|k| text.contains(k));
+                found |= [
+                    "text",
+                    "eol",
+                    "crlf",
+                    "filter",
+                    "ident",
+                    "working-tree-encoding",
+                ]
+                .iter()
+                .any(|k| text.contains(k));
             }
         }
         if found {
@@ -269,7 +311,9 @@ fn encode_index(entries: &[Entry], stat: impl Fn(usize) -> Stat) -> Vec<u8> {
     for (i, e) in entries.iter().enumerate() {
         let s = stat(i);
         let start = out.len();
-        for v in [s.ctime.0, s.ctime.1, s.mtime.0, s.mtime.1, s.dev, s.ino, e.mode, s.uid, s.gid, s.size] {
+        for v in [
+            s.ctime.0, s.ctime.1, s.mtime.0, s.mtime.1, s.dev, s.ino, e.mode, s.uid, s.gid, s.size,
+        ] {
             out.extend_from_slice(&v.to_be_bytes());
         }
         out.extend_from_slice(e.id.as_bytes());
@@ -297,7 +341,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Remove a worktree made by `create_worktrees` (or by git): its files, its admin folder and,
 /// if given, its branch. Missing parts are fine: removal is idempotent.
-pub fn remove_worktree(repo: &Repository, name: &str, path: &Path, branch: Option<&str>) -> Result<()> {
+pub fn remove_worktree(
+    repo: &Repository,
+    name: &str,
+    path: &Path,
+    branch: Option<&str>,
+) -> Result<()> {
     if path.exists() {
         fs::remove_dir_all(path).at(path)?;
     }

@@ -45,7 +45,11 @@ pub fn cancel(states: &StateDir, a: &AttemptRecord) -> Result<bool> {
 pub fn discard(paths: &RepoPaths, states: &StateDir, a: &AttemptRecord) -> Result<u64> {
     cancel(states, a)?;
     let repo = paths.open()?;
-    let bytes = if a.worktree.exists() { disk_usage(&a.worktree) } else { 0 };
+    let bytes = if a.worktree.exists() {
+        disk_usage(&a.worktree)
+    } else {
+        0
+    };
     remove_worktree(&repo, &a.worktree_name, &a.worktree, Some(&a.branch))?;
     let dir = states.attempt_dir_of(a);
     let _ = std::fs::remove_dir_all(&dir);

@@ -143,9 +143,9 @@ pub fn parse_age(text: &str) -> Result<u64> {
         Some((i, _)) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| Error::Invalid(format!("bad age '{text}': expected e.g. 7d, 12h, 30m, 90s")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        Error::Invalid(format!("bad age '{text}': expected e.g. 7d, 12h, 30m, 90s"))
+    })?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,

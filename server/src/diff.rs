@@ -22,11 +22,23 @@ pub struct DiffReport {
 pub fn render(plan: &MergePlan, only: Option<&str>) -> DiffReport {
     let mut diff = String::new();
     let mut files = Vec::new();
-    for c in plan.changes.iter().filter(|c| only.is_none_or(|p| p == c.path)) {
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| only.is_none_or(|p| p == c.path))
+    {
         let old = c.old.as_deref().unwrap_or_default();
         let new = c.new.as_deref().unwrap_or_default();
-        let a = if c.old.is_some() { format!("a/{}", c.path) } else { "/dev/null".into() };
-        let b = if c.new.is_some() { format!("b/{}", c.path) } else { "/dev/null".into() };
+        let a = if c.old.is_some() {
+            format!("a/{}", c.path)
+        } else {
+            "/dev/null".into()
+        };
+        let b = if c.new.is_some() {
+            format!("b/{}", c.path)
+        } else {
+            "/dev/null".into()
+        };
         diff.push_str(&format!("diff --git a/{0} b/{0}\n", c.path));
         match c.kind {
             ChangeKind::Added => diff.push_str("new file mode 100644\n"),
@@ -47,7 +59,12 @@ pub fn render(plan: &MergePlan, only: Option<&str>) -> DiffReport {
                         }
                     }
                 }
-                diff.push_str(&td.unified_diff().context_radius(3).header(&a, &b).to_string());
+                diff.push_str(
+                    &td.unified_diff()
+                        .context_radius(3)
+                        .header(&a, &b)
+                        .to_string(),
+                );
                 (adds, dels)
             }
             _ => {
@@ -55,7 +72,12 @@ pub fn render(plan: &MergePlan, only: Option<&str>) -> DiffReport {
                 (0, 0)
             }
         };
-        files.push(FileDiffStat { path: c.path.clone(), status: c.kind, additions, deletions });
+        files.push(FileDiffStat {
+            path: c.path.clone(),
+            status: c.kind,
+            additions,
+            deletions,
+        });
     }
     DiffReport { diff, files }
 }

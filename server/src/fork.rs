@@ -48,7 +48,11 @@ pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<For
     let text = file_text(paths, req)?;
     let line_count = text.lines().count().max(1);
     if req.line == 0 || req.line > line_count {
-        return Err(Error::LineOutOfRange(req.file.clone(), req.line, line_count));
+        return Err(Error::LineOutOfRange(
+            req.file.clone(),
+            req.line,
+            line_count,
+        ));
     }
     let task = match (tasks::task_at(&req.file, &text, req.line), &req.prompt) {
         (Some(t), _) => t,
@@ -58,17 +62,30 @@ pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<For
             marker: String::new(),
             text: p.trim().to_string(),
         },
-        _ => return Err(Error::NoTask { file: req.file.clone(), line: req.line }),
+        _ => {
+            return Err(Error::NoTask {
+                file: req.file.clone(),
+                line: req.line,
+            })
+        }
     };
     let plan = plan_attempts(config, req)?;
     let root = worktree_root(paths, config)?;
 
     let fanout_id = new_fanout_id();
-    let prompt = crate::prompt::build(&task, &text, req.prompt.as_deref(), config.prompt.as_deref());
+    let prompt = crate::prompt::build(
+        &task,
+        &text,
+        req.prompt.as_deref(),
+        config.prompt.as_deref(),
+    );
     let snapshot = snapshot_commit(
         &paths.workdir,
         &req.overlays,
-        &format!("fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}", task.label()),
+        &format!(
+            "fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}",
+            task.label()
+        ),
     )?;
     let branch_base = format!("fanout/{}-{fanout_id}", slug(&task.text));
     let specs: Vec<WorktreeSpec> = plan
@@ -83,7 +100,9 @@ pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<For
     create_worktrees(&repo, snapshot, &specs)?;
 
     let states = StateDir::new(paths.state_dir.clone());
-    let result = record_and_start(paths, config, &states, &fanout_id, &task, &prompt, snapshot, &plan, &specs);
+    let result = record_and_start(
+        paths, config, &states, &fanout_id, &task, &prompt, snapshot, &plan, &specs,
+    );
     if result.is_err() {
         for spec in &specs {
             let _ = remove_worktree(&repo, &spec.name, &spec.path, Some(&spec.branch));
@@ -143,7 +162,10 @@ fn record_and_start(
             ("FANOUT_FANOUT", fanout_id.to_string()),
             ("FANOUT_WORKTREE", worktree.clone()),
             ("FANOUT_ROOT", paths.workdir.to_string_lossy().into_owned()),
-            ("FANOUT_TASK_FILE", spec.path.join(&task.file).to_string_lossy().into_owned()),
+            (
+                "FANOUT_TASK_FILE",
+                spec.path.join(&task.file).to_string_lossy().into_owned(),
+            ),
             ("FANOUT_TASK_LINE", task.line.to_string()),
         ] {
             env.insert(k.to_string(), v);
@@ -179,7 +201,10 @@ fn record_and_start(
     for dir in &dirs {
         crate::supervisor::spawn(dir)?;
     }
-    Ok(ForkResult { fanout: fanout_id.to_string(), attempts: ids })
+    Ok(ForkResult {
+        fanout: fanout_id.to_string(),
+        attempts: ids,
+    })
 }
 
 /// The file as the user sees it: the unsaved buffer if there is one, else the file on disk.
@@ -194,20 +219,37 @@ fn file_text(paths: &RepoPaths, req: &ForkRequest) -> Result<String> {
 
 /// Resolve the roster into one agent per attempt, checking every profile and binary.
 fn plan_attempts(config: &Config, req: &ForkRequest) -> Result<Vec<Planned>> {
-    let roster = if req.agents.is_empty() { config.default_roster()? } else { req.agents.clone() };
-    let count = req.count.unwrap_or(if req.agents.is_empty() { config.attempts() } else { req.agents.len() });
+    let roster = if req.agents.is_empty() {
+        config.default_roster()?
+    } else {
+        req.agents.clone()
+    };
+    let count = req.count.unwrap_or(if req.agents.is_empty() {
+        config.attempts()
+    } else {
+        req.agents.len()
+    });
     if count == 0 || count > MAX_ATTEMPTS {
-        return Err(Error::BadCount { got: count, max: MAX_ATTEMPTS });
+        return Err(Error::BadCount {
+            got: count,
+            max: MAX_ATTEMPTS,
+        });
     }
     let profiles = config.profiles();
     let mut out = Vec::new();
     for n in 1..=count {
         let agent = roster[(n - 1) % roster.len()].clone();
         let profile = profiles.get(&agent).cloned().ok_or_else(|| {
-            Error::UnknownAgent(agent.clone(), profiles.keys().cloned().collect::<Vec<_>>().join(", "))
+            Error::UnknownAgent(
+                agent.clone(),
+                profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            )
         })?;
         if find_program(&profile.command[0]).is_none() {
-            return Err(Error::AgentNotFound { agent, program: profile.command[0].clone() });
+            return Err(Error::AgentNotFound {
+                agent,
+                program: profile.command[0].clone(),
+            });
         }
         out.push(Planned { n, agent, profile });
     }

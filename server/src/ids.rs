@@ -11,7 +11,11 @@ pub fn new_fanout_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut x = nanos ^ ((std::process::id() as u64) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut x = nanos
+        ^ ((std::process::id() as u64) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // splitmix64 finaliser: spreads the bits so nearby inputs give unrelated ids.
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -64,7 +68,10 @@ mod tests {
     #[test]
     fn slugs_are_branch_safe() {
         assert_eq!(slug("Handle empty input!"), "handle-empty-input");
-        assert_eq!(slug("$(touch /tmp/pwned); rm -rf ~"), "touch-tmp-pwned-rm-rf");
+        assert_eq!(
+            slug("$(touch /tmp/pwned); rm -rf ~"),
+            "touch-tmp-pwned-rm-rf"
+        );
         assert_eq!(slug("日本語"), "task");
     }
 

@@ -22,7 +22,12 @@ pub fn attempt_tree(repo: &Repository, a: &AttemptRecord) -> Result<Oid> {
 }
 
 /// The merge of the attempt onto the user's current state (files plus unsaved `overlays`).
-pub fn merge_plan(paths: &RepoPaths, a: &AttemptRecord, overlays: &[Overlay], markers: bool) -> Result<MergePlan> {
+pub fn merge_plan(
+    paths: &RepoPaths,
+    a: &AttemptRecord,
+    overlays: &[Overlay],
+    markers: bool,
+) -> Result<MergePlan> {
     let repo = paths.open()?;
     let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree_id();
     let theirs = attempt_tree(&repo, a)?;
@@ -31,7 +36,12 @@ pub fn merge_plan(paths: &RepoPaths, a: &AttemptRecord, overlays: &[Overlay], ma
 }
 
 /// What accepting would do, as a unified diff (conflicted files with their markers).
-pub fn diff(paths: &RepoPaths, a: &AttemptRecord, overlays: &[Overlay], only: Option<&str>) -> Result<DiffReport> {
+pub fn diff(
+    paths: &RepoPaths,
+    a: &AttemptRecord,
+    overlays: &[Overlay],
+    only: Option<&str>,
+) -> Result<DiffReport> {
     let plan = merge_plan(paths, a, overlays, true)?;
     Ok(crate::diff::render(&plan, only))
 }
@@ -82,7 +92,11 @@ pub fn log(states: &StateDir, a: &AttemptRecord, tail: Option<usize>) -> Result<
 
 pub fn ensure_readable(a: &AttemptRecord) -> Result<()> {
     if a.commit.is_none() && !a.worktree_present {
-        return Err(Error::Invalid(format!("attempt {} has no changes to show ({})", a.id, a.state.as_str())));
+        return Err(Error::Invalid(format!(
+            "attempt {} has no changes to show ({})",
+            a.id,
+            a.state.as_str()
+        )));
     }
     Ok(())
 }

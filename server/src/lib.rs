@@ -3,24 +3,24 @@
 //! The engine (everything but `cli` and `lsp`) knows nothing of LSP or of the terminal;
 //! the CLI and the language server are two front ends that only translate.
 
-pub mod tasks;
 pub mod agents;
 pub mod checkout;
-pub mod config;
-pub mod error;
-pub mod ids;
-pub mod repo;
-pub mod snapshot;
-pub mod state;
 pub mod cleanup;
 pub mod cli;
-pub mod lsp;
+pub mod config;
 pub mod diff;
+pub mod error;
 pub mod fork;
+pub mod ids;
 pub mod inspect;
 pub mod lookup;
+pub mod lsp;
 pub mod merge;
 pub mod process;
 pub mod prompt;
+pub mod repo;
+pub mod snapshot;
+pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod tasks;

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::state::{AttemptRecord, FanoutRecord, StateDir};
 
 pub enum Target {
-    Attempt(AttemptRecord),
+    Attempt(Box<AttemptRecord>),
     Fanout(FanoutRecord, Vec<AttemptRecord>),
 }
 
@@ -21,13 +21,20 @@ pub fn resolve(states: &StateDir, query: &str) -> Result<Target> {
             return Ok(Target::Fanout(f.clone(), attempts.clone()));
         }
         if let Some(a) = attempts.iter().find(|a| a.id == query) {
-            return Ok(Target::Attempt(a.clone()));
+            return Ok(Target::Attempt(Box::new(a.clone())));
         }
     }
-    let attempts: Vec<&AttemptRecord> = all.iter().flat_map(|(_, a)| a).filter(|a| a.id.starts_with(query)).collect();
-    let fanouts: Vec<&(FanoutRecord, Vec<AttemptRecord>)> = all.iter().filter(|(f, _)| f.id.starts_with(query)).collect();
+    let attempts: Vec<&AttemptRecord> = all
+        .iter()
+        .flat_map(|(_, a)| a)
+        .filter(|a| a.id.starts_with(query))
+        .collect();
+    let fanouts: Vec<&(FanoutRecord, Vec<AttemptRecord>)> = all
+        .iter()
+        .filter(|(f, _)| f.id.starts_with(query))
+        .collect();
     match (fanouts.as_slice(), attempts.as_slice()) {
-        (_, [one]) => Ok(Target::Attempt((*one).clone())),
+        (_, [one]) => Ok(Target::Attempt(Box::new((*one).clone()))),
         ([(f, a)], _) => Ok(Target::Fanout(f.clone(), a.clone())),
         ([], []) => Err(Error::UnknownId(query.to_string())),
         (fs, atts) => {
@@ -43,11 +50,15 @@ pub fn resolve(states: &StateDir, query: &str) -> Result<Target> {
 /// Like `resolve`, but one attempt is required (a fanout with a single attempt is fine).
 pub fn resolve_attempt(states: &StateDir, query: &str) -> Result<AttemptRecord> {
     match resolve(states, query)? {
-        Target::Attempt(a) => Ok(a),
+        Target::Attempt(a) => Ok(*a),
         Target::Fanout(_, mut attempts) if attempts.len() == 1 => Ok(attempts.remove(0)),
         Target::Fanout(_, attempts) => Err(Error::NotAnAttempt(
             query.to_string(),
-            attempts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", "),
+            attempts
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         )),
     }
 }

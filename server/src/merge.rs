@@ -42,7 +42,13 @@ type TreeMap = HashMap<Vec<u8>, (Oid, u32)>;
 
 /// Plan the merge of `theirs` onto `ours` from `base` (all tree ids). With `markers`,
 /// conflicted files get content with conflict markers instead of being left out.
-pub fn plan(repo: &Repository, base: Oid, ours: Oid, theirs: Oid, markers: bool) -> Result<MergePlan> {
+pub fn plan(
+    repo: &Repository,
+    base: Oid,
+    ours: Oid,
+    theirs: Oid,
+    markers: bool,
+) -> Result<MergePlan> {
     let base_t = repo.find_tree(base)?;
     let ours_t = repo.find_tree(ours)?;
     let theirs_t = repo.find_tree(theirs)?;
@@ -55,7 +61,9 @@ pub fn plan(repo: &Repository, base: Oid, ours: Oid, theirs: Oid, markers: bool)
     if merged.has_conflicts() {
         for c in merged.conflicts()? {
             let c = c?;
-            let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else { continue };
+            let Some(any) = c.our.as_ref().or(c.their.as_ref()).or(c.ancestor.as_ref()) else {
+                continue;
+            };
             let path = any.path.clone();
             seen.insert(path.clone());
             let path_s = String::from_utf8_lossy(&path).into_owned();
@@ -66,8 +74,15 @@ pub fn plan(repo: &Repository, base: Oid, ours: Oid, theirs: Oid, markers: bool)
             let new = match (&c.our, &c.their) {
                 (Some(o), Some(t)) => {
                     let mut opts = git2::MergeFileOptions::new();
-                    opts.our_label("current").their_label("attempt").ancestor_label("fork");
-                    let r = repo.merge_file_from_index(c.ancestor.as_ref().unwrap_or(o), o, t, Some(&mut opts))?;
+                    opts.our_label("current")
+                        .their_label("attempt")
+                        .ancestor_label("fork");
+                    let r = repo.merge_file_from_index(
+                        c.ancestor.as_ref().unwrap_or(o),
+                        o,
+                        t,
+                        Some(&mut opts),
+                    )?;
                     r.content().to_vec()
                 }
                 // Changed on one side, deleted on the other: keep the changed file.
@@ -76,7 +91,13 @@ pub fn plan(repo: &Repository, base: Oid, ours: Oid, theirs: Oid, markers: bool)
                 (None, None) => continue,
             };
             let old = ours_map.get(&path).map(|(id, _)| blob(*id)).transpose()?;
-            out.changes.push(FileChange { path: path_s, kind: ChangeKind::Conflicted, old, new: Some(new), executable: false });
+            out.changes.push(FileChange {
+                path: path_s,
+                kind: ChangeKind::Conflicted,
+                old,
+                new: Some(new),
+                executable: false,
+            });
         }
     }
 
@@ -94,7 +115,11 @@ pub fn plan(repo: &Repository, base: Oid, ours: Oid, theirs: Oid, markers: bool)
         }
         out.changes.push(FileChange {
             path: String::from_utf8_lossy(&entry.path).into_owned(),
-            kind: if now.is_some() { ChangeKind::Modified } else { ChangeKind::Added },
+            kind: if now.is_some() {
+                ChangeKind::Modified
+            } else {
+                ChangeKind::Added
+            },
             old: now.map(|(id, _)| blob(*id)).transpose()?,
             new: Some(blob(entry.id)?),
             executable: entry.mode == 0o100755,
@@ -140,7 +165,11 @@ pub fn apply_to_disk(workdir: &Path, plan: &MergePlan) -> Result<()> {
             if let Some(bytes) = &change.new {
                 let dir = target.parent().unwrap_or(workdir);
                 std::fs::create_dir_all(dir).at(dir)?;
-                let tmp = dir.join(format!(".fanout-accept-{}-{}", std::process::id(), staged.len()));
+                let tmp = dir.join(format!(
+                    ".fanout-accept-{}-{}",
+                    std::process::id(),
+                    staged.len()
+                ));
                 std::fs::write(&tmp, bytes).at(&tmp)?;
                 staged.push((tmp.clone(), target.clone()));
                 let mode = match std::fs::metadata(&target) {
@@ -148,7 +177,11 @@ pub fn apply_to_disk(workdir: &Path, plan: &MergePlan) -> Result<()> {
                     Err(_) if change.executable => 0o755,
                     Err(_) => 0o644,
                 };
-                let mode = if change.executable { mode | 0o111 } else { mode };
+                let mode = if change.executable {
+                    mode | 0o111
+                } else {
+                    mode
+                };
                 std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).at(&tmp)?;
             }
         }

@@ -23,7 +23,12 @@ pub fn build(task: &Task, file_text: &str, instead: Option<&str>, extra: Option<
         let from = task.line.saturating_sub(CONTEXT_LINES + 1);
         let to = (task.line + CONTEXT_LINES).min(lines.len());
         let width = to.to_string().len();
-        out.push_str(&format!("\nThe code around it ({}, lines {}-{}):\n\n", task.file, from + 1, to));
+        out.push_str(&format!(
+            "\nThe code around it ({}, lines {}-{}):\n\n",
+            task.file,
+            from + 1,
+            to
+        ));
         for (i, line) in lines[from..to].iter().enumerate() {
             let n = from + i + 1;
             let mark = if n == task.line { ">" } else { " " };

@@ -54,10 +54,19 @@ impl RepoPaths {
             .unwrap_or_else(|| "repo".into());
         let base: String = base
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let hash = sha2::Sha256::digest(self.workdir.as_os_str().as_encoded_bytes());
-        format!("{base}-{:02x}{:02x}{:02x}{:02x}", hash[0], hash[1], hash[2], hash[3])
+        format!(
+            "{base}-{:02x}{:02x}{:02x}{:02x}",
+            hash[0], hash[1], hash[2], hash[3]
+        )
     }
 
     /// A path relative to the working tree, with '/' separators, or an error naming it
@@ -67,12 +76,18 @@ impl RepoPaths {
             path.to_path_buf()
         } else {
             std::env::current_dir()
-                .map_err(|e| Error::Io { path: path.into(), source: e })?
+                .map_err(|e| Error::Io {
+                    path: path.into(),
+                    source: e,
+                })?
                 .join(path)
         };
         // Canonicalise the parent only: the file itself may not exist yet (an unsaved buffer).
         let abs = match (abs.parent(), abs.file_name()) {
-            (Some(parent), Some(name)) => parent.canonicalize().unwrap_or(parent.to_path_buf()).join(name),
+            (Some(parent), Some(name)) => parent
+                .canonicalize()
+                .unwrap_or(parent.to_path_buf())
+                .join(name),
             _ => abs,
         };
         let rel = abs.strip_prefix(&self.workdir).map_err(|_| {

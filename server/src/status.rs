@@ -61,7 +61,9 @@ impl AttemptStatus {
             worktree_present: a.worktree_present,
             started_at: a.started_at,
             finished_at: a.finished_at,
-            elapsed_secs: a.started_at.map(|s| a.finished_at.unwrap_or(now).saturating_sub(s)),
+            elapsed_secs: a
+                .started_at
+                .map(|s| a.finished_at.unwrap_or(now).saturating_sub(s)),
             exit_code: a.exit_code,
             diffstat: a.diffstat,
             disk_bytes: a.disk_bytes,
@@ -90,7 +92,10 @@ impl StatusReport {
     }
 
     pub fn attempt(&self, id: &str) -> Option<&AttemptStatus> {
-        self.fanouts.iter().flat_map(|f| &f.attempts).find(|a| a.id == id)
+        self.fanouts
+            .iter()
+            .flat_map(|f| &f.attempts)
+            .find(|a| a.id == id)
     }
 }
 
@@ -98,11 +103,18 @@ impl StatusReport {
 fn rank_key(a: &AttemptStatus) -> (u8, usize, u64, usize) {
     let class = match a.state {
         AttemptState::Succeeded if a.has_changes() => 0,
-        AttemptState::Failed | AttemptState::Cancelled | AttemptState::Interrupted if a.has_changes() => 1,
+        AttemptState::Failed | AttemptState::Cancelled | AttemptState::Interrupted
+            if a.has_changes() =>
+        {
+            1
+        }
         AttemptState::Running | AttemptState::Queued => 2,
         _ => 3,
     };
-    let size = a.diffstat.map(|d| d.additions + d.deletions).unwrap_or(usize::MAX);
+    let size = a
+        .diffstat
+        .map(|d| d.additions + d.deletions)
+        .unwrap_or(usize::MAX);
     (class, size, a.elapsed_secs.unwrap_or(u64::MAX), a.n)
 }
 
@@ -111,9 +123,13 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
     let now = now_secs();
     let mut fanouts = Vec::new();
     for (f, attempts) in states.load_all()? {
-        let mut attempts: Vec<AttemptStatus> = attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
+        let mut attempts: Vec<AttemptStatus> =
+            attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
         attempts.sort_by_key(rank_key);
-        let best = attempts.first().filter(|a| rank_key(a).0 == 0).map(|a| a.id.clone());
+        let best = attempts
+            .first()
+            .filter(|a| rank_key(a).0 == 0)
+            .map(|a| a.id.clone());
         fanouts.push(FanoutStatus {
             id: f.id,
             created_at: f.created_at,
@@ -124,5 +140,8 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             attempts,
         });
     }
-    Ok(StatusReport { repo: paths.workdir.clone(), fanouts })
+    Ok(StatusReport {
+        repo: paths.workdir.clone(),
+        fanouts,
+    })
 }

@@ -18,7 +18,8 @@ use std::time::Duration;
 /// Start the supervisor of the attempt in `attempt_dir`, detached in its own session, and
 /// return once it holds the attempt's lock (so the attempt never looks interrupted).
 pub fn spawn(attempt_dir: &Path) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| Error::Invalid(format!("cannot find the fanout binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Invalid(format!("cannot find the fanout binary: {e}")))?;
     let mut cmd = Command::new(exe);
     cmd.arg("__supervise")
         .arg(attempt_dir)
@@ -35,7 +36,9 @@ pub fn spawn(attempt_dir: &Path) -> Result<()> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| Error::Invalid(format!("cannot start the supervisor: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Invalid(format!("cannot start the supervisor: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
     let mut line = String::new();
     std::io::BufReader::new(stdout).read_line(&mut line).ok();
@@ -56,14 +59,24 @@ pub fn spawn(attempt_dir: &Path) -> Result<()> {
 /// The supervisor's main: run the attempt in `dir` to its end.
 pub fn run(dir: &Path) -> Result<()> {
     let _lock = state::hold_lock(dir)?;
-    let states = StateDir::new(dir.parent().and_then(Path::parent).and_then(Path::parent).expect("attempt dir depth").to_path_buf());
+    let states = StateDir::new(
+        dir.parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .expect("attempt dir depth")
+            .to_path_buf(),
+    );
     let mut rec = states.read_attempt_at(dir)?;
     rec.supervisor_pid = Some(std::process::id());
     states.write_attempt(&rec)?;
     announce_ready();
 
     let log_path = dir.join("log");
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).at(&log_path)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .at(&log_path)?;
 
     let cancelled = || dir.join("cancel").exists();
     if rec.start_delay_ms > 0 {
@@ -101,7 +114,11 @@ pub fn run(dir: &Path) -> Result<()> {
     let status = child.wait().at(&rec.worktree)?;
     use std::os::unix::process::ExitStatusExt;
     let code = status.code().or_else(|| status.signal().map(|s| 128 + s));
-    let _ = writeln!(log, "[fanout] agent exited with {}", code.map(|c| c.to_string()).unwrap_or("?".into()));
+    let _ = writeln!(
+        log,
+        "[fanout] agent exited with {}",
+        code.map(|c| c.to_string()).unwrap_or("?".into())
+    );
     // Anything the agent left running in its group goes with it.
     crate::process::stop_group(child.id() as i32, Duration::from_secs(2));
     let end = if cancelled() {
@@ -125,7 +142,13 @@ fn announce_ready() {
     }
 }
 
-fn finish(states: &StateDir, rec: &mut AttemptRecord, end: AttemptState, code: Option<i32>, log: &mut std::fs::File) -> Result<()> {
+fn finish(
+    states: &StateDir,
+    rec: &mut AttemptRecord,
+    end: AttemptState,
+    code: Option<i32>,
+    log: &mut std::fs::File,
+) -> Result<()> {
     rec.exit_code = code;
     rec.state = end;
     match collect_changes(rec) {
@@ -139,8 +162,15 @@ fn finish(states: &StateDir, rec: &mut AttemptRecord, end: AttemptState, code: O
                 }
                 if matches!(end, AttemptState::Succeeded | AttemptState::Failed) {
                     let _ = writeln!(log, "[fanout] no changes; removing the worktree");
-                    if let Ok(repo) = git2::Repository::open(&rec.worktree).and_then(|r| git2::Repository::open(r.commondir())) {
-                        let _ = crate::checkout::remove_worktree(&repo, &rec.worktree_name, &rec.worktree, Some(&rec.branch));
+                    if let Ok(repo) = git2::Repository::open(&rec.worktree)
+                        .and_then(|r| git2::Repository::open(r.commondir()))
+                    {
+                        let _ = crate::checkout::remove_worktree(
+                            &repo,
+                            &rec.worktree_name,
+                            &rec.worktree,
+                            Some(&rec.branch),
+                        );
                     }
                     rec.worktree_present = false;
                 }
@@ -148,7 +178,8 @@ fn finish(states: &StateDir, rec: &mut AttemptRecord, end: AttemptState, code: O
         }
         Err(e) => {
             let _ = writeln!(log, "[fanout] could not commit the attempt's changes: {e}");
-            rec.error.get_or_insert(format!("could not commit changes: {e}"));
+            rec.error
+                .get_or_insert(format!("could not commit changes: {e}"));
         }
     }
     if rec.worktree_present {
@@ -176,7 +207,10 @@ fn collect_changes(rec: &AttemptRecord) -> Result<(Option<git2::Oid>, DiffStat)>
         return Ok((changed.then_some(head.id()), stat));
     }
     let sig = crate::snapshot::signature(&repo);
-    let message = format!("fanout attempt {} ({})\n\nCommitted by fanout when the agent finished.", rec.id, rec.agent);
+    let message = format!(
+        "fanout attempt {} ({})\n\nCommitted by fanout when the agent finished.",
+        rec.id, rec.agent
+    );
     let id = repo.commit(Some("HEAD"), &sig, &sig, &message, &tree, &[&head])?;
     Ok((Some(id), stat))
 }
@@ -184,14 +218,21 @@ fn collect_changes(rec: &AttemptRecord) -> Result<(Option<git2::Oid>, DiffStat)>
 pub fn diffstat(repo: &git2::Repository, old: &git2::Tree, new: &git2::Tree) -> Result<DiffStat> {
     let diff = repo.diff_tree_to_tree(Some(old), Some(new), None)?;
     let s = diff.stats()?;
-    Ok(DiffStat { files: s.files_changed(), additions: s.insertions(), deletions: s.deletions() })
+    Ok(DiffStat {
+        files: s.files_changed(),
+        additions: s.insertions(),
+        deletions: s.deletions(),
+    })
 }
 
 /// The argv as a reader would type it, for the log only (never executed).
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c))
+            {
                 a.clone()
             } else {
                 let short: String = a.chars().take(60).collect();

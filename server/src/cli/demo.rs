@@ -32,7 +32,10 @@ pub fn run(no_watch: bool) -> Result<i32> {
     let base = std::env::temp_dir().join(format!("fanout-demo-{}", crate::ids::new_fanout_id()));
     let repo_dir = base.join("greeter");
     std::fs::create_dir_all(&repo_dir).at(&repo_dir)?;
-    println!("fanout demo: a throwaway repository at {}", repo_dir.display());
+    println!(
+        "fanout demo: a throwaway repository at {}",
+        repo_dir.display()
+    );
     std::fs::write(repo_dir.join("greet.py"), GREET_PY).at(repo_dir.join("greet.py"))?;
     std::fs::write(repo_dir.join("TASKS.md"), TASKS_MD).at(repo_dir.join("TASKS.md"))?;
     let repo = git2::Repository::init(&repo_dir)?;
@@ -58,20 +61,40 @@ pub fn run(no_watch: bool) -> Result<i32> {
     };
     config.agent.insert(
         "demo".into(),
-        AgentProfile { command: vec![exe.to_string_lossy().into_owned(), "__demo-agent".into()], ..Default::default() },
+        AgentProfile {
+            command: vec![exe.to_string_lossy().into_owned(), "__demo-agent".into()],
+            ..Default::default()
+        },
     );
     println!("\n$ fanout try --file greet.py --line 2 -n 3 --agent demo");
-    let req = crate::fork::ForkRequest { file: "greet.py".into(), line: 2, count: Some(3), ..Default::default() };
+    let req = crate::fork::ForkRequest {
+        file: "greet.py".into(),
+        line: 2,
+        count: Some(3),
+        ..Default::default()
+    };
     let result = crate::fork::fork(&paths, &config, &req)?;
-    println!("fanout {} started: {}\n", result.fanout, result.attempts.join(" "));
+    println!(
+        "fanout {} started: {}\n",
+        result.fanout,
+        result.attempts.join(" ")
+    );
 
     if no_watch {
         crate::process::wait_until(std::time::Duration::from_secs(120), || {
             crate::status::report(&paths)
-                .map(|r| r.fanouts.iter().flat_map(|f| &f.attempts).all(|a| a.state.is_finished()))
+                .map(|r| {
+                    r.fanouts
+                        .iter()
+                        .flat_map(|f| &f.attempts)
+                        .all(|a| a.state.is_finished())
+                })
                 .unwrap_or(true)
         });
-        print!("{}", super::status_view::render(&crate::status::report(&paths)?, false));
+        print!(
+            "{}",
+            super::status_view::render(&crate::status::report(&paths)?, false)
+        );
     } else {
         super::watch_until_done(&paths, Some(&result.fanout))?;
     }
@@ -82,7 +105,12 @@ pub fn run(no_watch: bool) -> Result<i32> {
         let mut attempts = f.attempts.clone();
         attempts.sort_by_key(|a| a.n);
         for a in attempts {
-            println!("\n$ fanout diff {}   # {} ({})", a.id, a.agent, a.state.as_str());
+            println!(
+                "\n$ fanout diff {}   # {} ({})",
+                a.id,
+                a.agent,
+                a.state.as_str()
+            );
             let rec = crate::lookup::resolve_attempt(&states, &a.id)?;
             print!("{}", crate::inspect::diff(&paths, &rec, &[], None)?.diff);
         }
@@ -102,20 +130,30 @@ pub fn run(no_watch: bool) -> Result<i32> {
 
 /// The demo agent: rewrites `greet` in the task's file, a different way per attempt.
 pub fn agent() -> Result<i32> {
-    let n: usize = std::env::var("FANOUT_ATTEMPT_NUMBER").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let file = std::env::var("FANOUT_TASK_FILE").map_err(|_| Error::Invalid("FANOUT_TASK_FILE is not set: the demo agent runs under fanout".into()))?;
+    let n: usize = std::env::var("FANOUT_ATTEMPT_NUMBER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let file = std::env::var("FANOUT_TASK_FILE").map_err(|_| {
+        Error::Invalid("FANOUT_TASK_FILE is not set: the demo agent runs under fanout".into())
+    })?;
     let variant = VARIANTS[(n - 1) % VARIANTS.len()];
     println!("demo agent {n}: reading {file}");
     // Pretend to think for a moment, a different time per attempt, so the live status has
     // something to show.
     std::thread::sleep(std::time::Duration::from_millis(700 + 600 * n as u64));
     let text = std::fs::read_to_string(&file).at(&file)?;
-    let start = text.find("def greet(").ok_or_else(|| Error::Invalid("no greet() in the task file".into()))?;
-    let end = text[start..].find("\n\n").map(|i| start + i + 1).unwrap_or(text.len());
+    let start = text
+        .find("def greet(")
+        .ok_or_else(|| Error::Invalid("no greet() in the task file".into()))?;
+    let end = text[start..]
+        .find("\n\n")
+        .map(|i| start + i + 1)
+        .unwrap_or(text.len());
     let new = format!("{}{}{}", &text[..start], variant, &text[end..]);
     std::fs::write(&file, new).at(&file)?;
     println!("demo agent {n}: rewrote greet()");
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         let tests = Path::new("test_greet.py");
         std::fs::write(tests, "import pytest\nfrom greet import greet\n\n\ndef test_blank_name_is_refused():\n    with pytest.raises(ValueError):\n        greet(\"  \")\n").at(tests)?;
         println!("demo agent {n}: added test_greet.py");

@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "fanout", version, about = "Fork one coding task into N AI-agent attempts in isolated git worktrees, then keep the best.")]
+#[command(
+    name = "fanout",
+    version,
+    about = "Fork one coding task into N AI-agent attempts in isolated git worktrees, then keep the best."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -125,7 +129,14 @@ pub enum ConflictMode {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Tasks { path, json } => tasks(path, json),
-        Command::Try { file, line, count, agents, prompt, json } => try_fork(file, line, count, agents, prompt, json),
+        Command::Try {
+            file,
+            line,
+            count,
+            agents,
+            prompt,
+            json,
+        } => try_fork(file, line, count, agents, prompt, json),
         Command::Status { json, watch } => status(json, watch),
         Command::Diff { attempt, stat } => diff(&attempt, stat),
         Command::Log { attempt, follow } => log(&attempt, follow),
@@ -141,22 +152,32 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 fn here() -> Result<RepoPaths> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Invalid(format!("cannot read the current folder: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Invalid(format!("cannot read the current folder: {e}")))?;
     RepoPaths::discover(&cwd)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<i32> {
-    println!("{}", serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?
+    );
     Ok(0)
 }
 
 fn tasks(path: Option<PathBuf>, json: bool) -> Result<i32> {
     let root = path.unwrap_or_else(|| PathBuf::from("."));
     if !root.exists() {
-        return Err(Error::Invalid(format!("{}: no such file or folder", root.display())));
+        return Err(Error::Invalid(format!(
+            "{}: no such file or folder",
+            root.display()
+        )));
     }
     let found = if root.is_file() {
-        let bytes = std::fs::read(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
+        let bytes = std::fs::read(&root).map_err(|e| Error::Io {
+            path: root.clone(),
+            source: e,
+        })?;
         crate::tasks::scan_text(&root.to_string_lossy(), &String::from_utf8_lossy(&bytes))
     } else {
         crate::tasks::scan_tree(&root).map_err(|e| Error::Invalid(format!("{e:#}")))?
@@ -170,17 +191,40 @@ fn tasks(path: Option<PathBuf>, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn try_fork(file: PathBuf, line: usize, count: Option<usize>, agents: Vec<String>, prompt: Option<String>, json: bool) -> Result<i32> {
+fn try_fork(
+    file: PathBuf,
+    line: usize,
+    count: Option<usize>,
+    agents: Vec<String>,
+    prompt: Option<String>,
+    json: bool,
+) -> Result<i32> {
     let paths = RepoPaths::discover(&std::env::current_dir().unwrap_or_default())?;
     let config = Config::load_user()?;
     let rel = paths.relative(&file)?;
-    let req = crate::fork::ForkRequest { file: rel, line, count, agents, prompt, overlays: vec![] };
+    let req = crate::fork::ForkRequest {
+        file: rel,
+        line,
+        count,
+        agents,
+        prompt,
+        overlays: vec![],
+    };
     let result = crate::fork::fork(&paths, &config, &req)?;
     if json {
         return print_json(&result);
     }
-    println!("fanout {} started {} attempt{}: {}", result.fanout, result.attempts.len(), if result.attempts.len() == 1 { "" } else { "s" }, result.attempts.join(" "));
-    println!("watch them with `fanout status --watch`; see one with `fanout diff {}`", result.attempts[0]);
+    println!(
+        "fanout {} started {} attempt{}: {}",
+        result.fanout,
+        result.attempts.len(),
+        if result.attempts.len() == 1 { "" } else { "s" },
+        result.attempts.join(" ")
+    );
+    println!(
+        "watch them with `fanout status --watch`; see one with `fanout diff {}`",
+        result.attempts[0]
+    );
     Ok(0)
 }
 
@@ -191,7 +235,10 @@ fn status(json: bool, watch: bool) -> Result<i32> {
     }
     if !watch {
         let color = std::io::stdout().is_terminal();
-        print!("{}", status_view::render(&crate::status::report(&paths)?, color));
+        print!(
+            "{}",
+            status_view::render(&crate::status::report(&paths)?, color)
+        );
         return Ok(0);
     }
     watch_until_done(&paths, None)
@@ -217,7 +264,11 @@ fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
             let _ = out.flush();
             last = text;
         }
-        let running = report.fanouts.iter().flat_map(|f| &f.attempts).any(|a| !a.state.is_finished());
+        let running = report
+            .fanouts
+            .iter()
+            .flat_map(|f| &f.attempts)
+            .any(|a| !a.state.is_finished());
         if !running {
             return Ok(0);
         }
@@ -233,7 +284,13 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
     let report = crate::inspect::diff(&paths, &a, &[], None)?;
     if stat {
         for f in &report.files {
-            println!("{:>5} {:>5}  {} ({:?})", format!("+{}", f.additions), format!("-{}", f.deletions), f.path, f.status);
+            println!(
+                "{:>5} {:>5}  {} ({:?})",
+                format!("+{}", f.additions),
+                format!("-{}", f.deletions),
+                f.path,
+                f.status
+            );
         }
         println!("{} file(s) changed", report.files.len());
     } else {
@@ -281,7 +338,10 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     let markers = conflicts == ConflictMode::Markers;
     let plan = crate::inspect::accept_to_disk(&paths, &a, markers)?;
     if !plan.conflicts.is_empty() && !markers {
-        eprintln!("fanout: {} conflicts with your current files; nothing was written:", a.id);
+        eprintln!(
+            "fanout: {} conflicts with your current files; nothing was written:",
+            a.id
+        );
         for c in &plan.conflicts {
             eprintln!("  {c}");
         }
@@ -289,16 +349,25 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
         return Ok(1);
     }
     if plan.changes.is_empty() {
-        println!("{}: nothing to apply (your files already have its change)", a.id);
+        println!(
+            "{}: nothing to apply (your files already have its change)",
+            a.id
+        );
         return Ok(0);
     }
     for c in &plan.changes {
         println!("{:<10} {}", format!("{:?}", c.kind).to_lowercase(), c.path);
     }
     if !plan.conflicts.is_empty() {
-        println!("{} file(s) have conflict markers to resolve", plan.conflicts.len());
+        println!(
+            "{} file(s) have conflict markers to resolve",
+            plan.conflicts.len()
+        );
     }
-    println!("accepted {} into your working tree (not committed; `git diff` shows it)", a.id);
+    println!(
+        "accepted {} into your working tree (not committed; `git diff` shows it)",
+        a.id
+    );
     Ok(0)
 }
 
@@ -309,7 +378,7 @@ fn discard_or_cancel(ids: &[String], discard: bool) -> Result<i32> {
     let mut targets = Vec::new();
     for id in ids {
         targets.extend(match resolve(&states, id)? {
-            Target::Attempt(a) => vec![a],
+            Target::Attempt(a) => vec![*a],
             Target::Fanout(_, attempts) => attempts,
         });
     }

@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 pub fn render(report: &StatusReport, color: bool) -> String {
     if report.fanouts.is_empty() {
-        return "no fanouts in this repository (start one with `fanout try --file F --line L`)\n".into();
+        return "no fanouts in this repository (start one with `fanout try --file F --line L`)\n"
+            .into();
     }
     let mut out = String::new();
     for f in &report.fanouts {
@@ -28,7 +29,11 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         bar(done, total, 12)
     );
     for a in &f.attempts {
-        let best = if f.best.as_deref() == Some(a.id.as_str()) { "★" } else { " " };
+        let best = if f.best.as_deref() == Some(a.id.as_str()) {
+            "★"
+        } else {
+            " "
+        };
         let mut line = format!(
             "  {best} #{:<2} {:<10} {:<12} {} {:<12}",
             a.n,
@@ -37,12 +42,23 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             state_icon(a.state),
             a.state.as_str()
         );
-        let _ = write!(line, " {:>7}", a.elapsed_secs.map(duration).unwrap_or_default());
+        let _ = write!(
+            line,
+            " {:>7}",
+            a.elapsed_secs.map(duration).unwrap_or_default()
+        );
         if let Some(code) = a.exit_code {
             let _ = write!(line, "  exit {code}");
         }
         if let Some(d) = a.diffstat {
-            let _ = write!(line, "  {} file{} +{} −{}", d.files, if d.files == 1 { "" } else { "s" }, d.additions, d.deletions);
+            let _ = write!(
+                line,
+                "  {} file{} +{} −{}",
+                d.files,
+                if d.files == 1 { "" } else { "s" },
+                d.additions,
+                d.deletions
+            );
         }
         if let Some(b) = a.disk_bytes {
             let _ = write!(line, "  {}", bytes(b));
@@ -53,7 +69,11 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if let Some(e) = &a.error {
             let _ = write!(line, "  ({e})");
         }
-        let line = if color { colorize(&line, a.state) } else { line };
+        let line = if color {
+            colorize(&line, a.state)
+        } else {
+            line
+        };
         let _ = writeln!(out, "{}", line.trim_end());
     }
 }
@@ -70,7 +90,7 @@ fn colorize(line: &str, s: crate::state::AttemptState) -> String {
 }
 
 fn bar(done: usize, total: usize, width: usize) -> String {
-    let filled = if total == 0 { 0 } else { done * width / total };
+    let filled = (done * width).checked_div(total).unwrap_or(0);
     format!("[{}{}]", "█".repeat(filled), "░".repeat(width - filled))
 }
 

@@ -36,7 +36,9 @@ pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
 
 fn parse<T: DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
     if !arg.is_object() {
-        return Err(Error::invalid_params(format!("{command}: the argument must be a JSON object")));
+        return Err(Error::invalid_params(format!(
+            "{command}: the argument must be a JSON object"
+        )));
     }
     serde_path_to_error::deserialize(arg).map_err(|e| {
         let path = e.path().to_string();
@@ -54,30 +56,55 @@ fn parse<T: DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
 fn engine(e: EngineError) -> Error {
     use EngineError::*;
     let code = match &e {
-        NotARepository(_) | NoTask { .. } | LineOutOfRange(..) | UnknownAgent(..) | AgentNotFound { .. } | NoAgents(_)
-        | UnknownId(_) | AmbiguousId(..) | NotAnAttempt(..) | BadCount { .. } | Invalid(_) => ErrorCode::InvalidParams,
+        NotARepository(_)
+        | NoTask { .. }
+        | LineOutOfRange(..)
+        | UnknownAgent(..)
+        | AgentNotFound { .. }
+        | NoAgents(_)
+        | UnknownId(_)
+        | AmbiguousId(..)
+        | NotAnAttempt(..)
+        | BadCount { .. }
+        | Invalid(_) => ErrorCode::InvalidParams,
         _ => ErrorCode::InternalError,
     };
-    Error { code, message: e.to_string().into(), data: None }
+    Error {
+        code,
+        message: e.to_string().into(),
+        data: None,
+    }
 }
 
 /// Run engine work on a blocking thread; a panic there answers an error instead of taking
 /// the server down.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::error::Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(engine),
-        Err(e) => Err(Error { code: ErrorCode::InternalError, message: format!("internal error: {e}").into(), data: None }),
+        Err(e) => Err(Error {
+            code: ErrorCode::InternalError,
+            message: format!("internal error: {e}").into(),
+            data: None,
+        }),
     }
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error { code: ErrorCode::InternalError, message: e.to_string().into(), data: None })
+    serde_json::to_value(v).map_err(|e| Error {
+        code: ErrorCode::InternalError,
+        message: e.to_string().into(),
+        data: None,
+    })
 }
 
 /// The file a URI names and its repository, or a clear error.
 fn file_in_repo(b: &Backend, uri: &Uri) -> Result<(RepoPaths, String)> {
     let path = path_of(uri).map_err(Error::invalid_params)?;
-    let repo = b.repo_for(&path).ok_or_else(|| Error::invalid_params(format!("not a git repository: {}", path.display())))?;
+    let repo = b.repo_for(&path).ok_or_else(|| {
+        Error::invalid_params(format!("not a git repository: {}", path.display()))
+    })?;
     let rel = repo.relative(&path).map_err(engine)?;
     Ok((repo, rel))
 }
@@ -86,11 +113,15 @@ fn file_in_repo(b: &Backend, uri: &Uri) -> Result<(RepoPaths, String)> {
 async fn find_attempt(b: &Backend, id: &str) -> Result<(RepoPaths, AttemptRecord)> {
     let (repo, target) = find_target(b, id).await?;
     match target {
-        Target::Attempt(a) => Ok((repo, a)),
+        Target::Attempt(a) => Ok((repo, *a)),
         Target::Fanout(_, mut attempts) if attempts.len() == 1 => Ok((repo, attempts.remove(0))),
         Target::Fanout(f, attempts) => Err(engine(EngineError::NotAnAttempt(
             f.id,
-            attempts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", "),
+            attempts
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         ))),
     }
 }
@@ -154,14 +185,18 @@ async fn try_fork(b: &Backend, args: TryArgs) -> Result<Value> {
 }
 
 async fn status(b: &Backend) -> Result<Value> {
-    let repo = primary_repo(b).ok_or_else(|| Error::invalid_params("no git repository in this workspace"))?;
+    let repo = primary_repo(b)
+        .ok_or_else(|| Error::invalid_params("no git repository in this workspace"))?;
     let report = blocking(move || crate::status::report(&repo)).await?;
     to_value(report)
 }
 
 fn primary_repo(b: &Backend) -> Option<RepoPaths> {
     let roots = b.roots.read().unwrap().clone();
-    roots.iter().find_map(|r| b.repo_for(r)).or_else(|| b.known_repos().into_iter().next())
+    roots
+        .iter()
+        .find_map(|r| b.repo_for(r))
+        .or_else(|| b.known_repos().into_iter().next())
 }
 
 #[derive(Deserialize)]
@@ -184,12 +219,16 @@ async fn diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
     let (repo, a) = find_attempt(b, &args.attempt).await?;
     let only = only_path(&repo, args.uri.as_ref())?;
     let overlays = b.docs.overlays(&repo);
-    let report = blocking(move || crate::inspect::diff(&repo, &a, &overlays, only.as_deref())).await?;
+    let report =
+        blocking(move || crate::inspect::diff(&repo, &a, &overlays, only.as_deref())).await?;
     to_value(report)
 }
 
 async fn attempt_text(b: &Backend, args: AttemptArgs) -> Result<Value> {
-    let uri = args.uri.clone().ok_or_else(|| Error::invalid_params("fanout.attemptText: missing field `uri`"))?;
+    let uri = args
+        .uri
+        .clone()
+        .ok_or_else(|| Error::invalid_params("fanout.attemptText: missing field `uri`"))?;
     let (repo, a) = find_attempt(b, &args.attempt).await?;
     let rel = only_path(&repo, Some(&uri))?.unwrap_or_default();
     let bytes = blocking(move || crate::inspect::attempt_file(&repo, &a, &rel)).await?;
@@ -203,7 +242,9 @@ async fn open_diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
     let (repo, a) = find_attempt(b, &args.attempt).await?;
     let only = only_path(&repo, args.uri.as_ref())?;
     let overlays = b.docs.overlays(&repo);
-    let out = crate::repo::data_dir().join("diffs").join(format!("{}.diff", a.id));
+    let out = crate::repo::data_dir()
+        .join("diffs")
+        .join(format!("{}.diff", a.id));
     let out2 = out.clone();
     blocking(move || {
         let report = crate::inspect::diff(&repo, &a, &overlays, only.as_deref())?;
@@ -214,7 +255,12 @@ async fn open_diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
         if let Some(uri) = convert::uri_of(&out) {
             let shown = b
                 .client
-                .show_document(ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None })
+                .show_document(ShowDocumentParams {
+                    uri,
+                    external: Some(false),
+                    take_focus: Some(true),
+                    selection: None,
+                })
                 .await;
             if let Err(e) = shown {
                 tracing::warn!("showDocument failed: {}", e.message);
@@ -249,18 +295,30 @@ async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
     let (edit, on_disk) = convert::workspace_edit(&plan, &repo.workdir, &versions, b.caps().edit);
     let response = b
         .client
-        .send_request::<ApplyWorkspaceEdit>(ApplyWorkspaceEditParams { label: Some(format!("fanout: accept {}", args.attempt)), edit })
+        .send_request::<ApplyWorkspaceEdit>(ApplyWorkspaceEditParams {
+            label: Some(format!("fanout: accept {}", args.attempt)),
+            edit,
+        })
         .await
-        .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("workspace/applyEdit failed: {}", e.message).into(), data: None })?;
+        .map_err(|e| Error {
+            code: ErrorCode::InternalError,
+            message: format!("workspace/applyEdit failed: {}", e.message).into(),
+            data: None,
+        })?;
     if !response.applied {
-        let reason = response.failure_reason.unwrap_or_else(|| "the editor refused the edit".into());
+        let reason = response
+            .failure_reason
+            .unwrap_or_else(|| "the editor refused the edit".into());
         return Ok(json!({"applied": false, "conflicts": [], "reason": reason}));
     }
     // Creations and deletions the client cannot express go straight to disk.
     let disk_paths: Vec<String> = on_disk.iter().map(|c| c.path.clone()).collect();
     if !on_disk.is_empty() {
         let workdir = repo.workdir.clone();
-        let disk_plan = crate::merge::MergePlan { changes: on_disk, conflicts: vec![] };
+        let disk_plan = crate::merge::MergePlan {
+            changes: on_disk,
+            conflicts: vec![],
+        };
         blocking(move || crate::merge::apply_to_disk(&workdir, &disk_plan)).await?;
     }
     Ok(json!({"applied": true, "changes": plan.changes.len(), "onDisk": disk_paths}))
@@ -274,14 +332,17 @@ struct StopArgs {
 }
 
 async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
-    let name = if discard { "fanout.discard" } else { "fanout.cancel" };
-    let id = args
-        .attempt
-        .or(args.fanout)
-        .ok_or_else(|| Error::invalid_params(format!("{name}: missing field `attempt` (or `fanout`)")))?;
+    let name = if discard {
+        "fanout.discard"
+    } else {
+        "fanout.cancel"
+    };
+    let id = args.attempt.or(args.fanout).ok_or_else(|| {
+        Error::invalid_params(format!("{name}: missing field `attempt` (or `fanout`)"))
+    })?;
     let (repo, target) = find_target(b, &id).await?;
     let attempts = match target {
-        Target::Attempt(a) => vec![a],
+        Target::Attempt(a) => vec![*a],
         Target::Fanout(_, a) => a,
     };
     let repo2 = repo.clone();
@@ -312,6 +373,9 @@ struct LogArgs {
 
 async fn log(b: &Backend, args: LogArgs) -> Result<Value> {
     let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let text = blocking(move || crate::inspect::log(&StateDir::new(repo.state_dir.clone()), &a, args.tail)).await?;
+    let text = blocking(move || {
+        crate::inspect::log(&StateDir::new(repo.state_dir.clone()), &a, args.tail)
+    })
+    .await?;
     Ok(json!({"text": text}))
 }

@@ -5,9 +5,9 @@ use crate::merge::{FileChange, MergePlan};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tower_lsp_server::ls_types::{
-    CreateFile, CreateFileOptions, DeleteFile, DeleteFileOptions, DocumentChangeOperation, DocumentChanges,
-    OneOf, OptionalVersionedTextDocumentIdentifier, Position, Range, ResourceOp, TextDocumentEdit, TextEdit, Uri,
-    WorkspaceEdit,
+    CreateFile, CreateFileOptions, DeleteFile, DeleteFileOptions, DocumentChangeOperation,
+    DocumentChanges, OneOf, OptionalVersionedTextDocumentIdentifier, Position, Range, ResourceOp,
+    TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
 };
 
 /// The file a `file:` URI names, or an error that says why not.
@@ -45,7 +45,9 @@ pub fn workspace_edit(
     let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
     let mut on_disk = Vec::new();
     for c in &plan.changes {
-        let Some(uri) = uri_of(&workdir.join(&c.path)) else { continue };
+        let Some(uri) = uri_of(&workdir.join(&c.path)) else {
+            continue;
+        };
         let version = open(&uri);
         let old = c.old.as_deref().map(String::from_utf8_lossy);
         let new = c.new.as_deref().map(String::from_utf8_lossy);
@@ -62,30 +64,49 @@ pub fn workspace_edit(
                 }
             }
             (None, Some(new)) if support.create_and_delete => {
-                operations.push(DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
-                    uri: uri.clone(),
-                    options: Some(CreateFileOptions { overwrite: Some(false), ignore_if_exists: Some(true) }),
-                    annotation_id: None,
-                })));
+                operations.push(DocumentChangeOperation::Op(ResourceOp::Create(
+                    CreateFile {
+                        uri: uri.clone(),
+                        options: Some(CreateFileOptions {
+                            overwrite: Some(false),
+                            ignore_if_exists: Some(true),
+                        }),
+                        annotation_id: None,
+                    },
+                )));
                 operations.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                     text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
-                    edits: vec![OneOf::Left(TextEdit { range: Range::default(), new_text: new.into_owned() })],
+                    edits: vec![OneOf::Left(TextEdit {
+                        range: Range::default(),
+                        new_text: new.into_owned(),
+                    })],
                 }));
             }
             (Some(_), None) if support.create_and_delete => {
-                operations.push(DocumentChangeOperation::Op(ResourceOp::Delete(DeleteFile {
-                    uri,
-                    options: Some(DeleteFileOptions { recursive: Some(false), ignore_if_not_exists: Some(true) }),
-                    annotation_id: None,
-                })));
+                operations.push(DocumentChangeOperation::Op(ResourceOp::Delete(
+                    DeleteFile {
+                        uri,
+                        options: Some(DeleteFileOptions {
+                            recursive: Some(false),
+                            ignore_if_not_exists: Some(true),
+                        }),
+                        annotation_id: None,
+                    },
+                )));
             }
             _ => on_disk.push(c.clone()),
         }
     }
     let edit = if support.document_changes {
-        WorkspaceEdit { document_changes: Some(DocumentChanges::Operations(operations)), ..Default::default() }
+        WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Operations(operations)),
+            ..Default::default()
+        }
     } else {
-        WorkspaceEdit { changes: Some(changes), ..Default::default() }
+        WorkspaceEdit {
+            changes: Some(changes),
+            ..Default::default()
+        }
     };
     (edit, on_disk)
 }
@@ -104,7 +125,10 @@ pub fn text_edits(old: &str, new: &str) -> Vec<TextEdit> {
         let old_range = op.old_range();
         let new_range = op.new_range();
         edits.push(TextEdit {
-            range: Range { start: line_start(&old_lines, old_range.start), end: line_start(&old_lines, old_range.end) },
+            range: Range {
+                start: line_start(&old_lines, old_range.start),
+                end: line_start(&old_lines, old_range.end),
+            },
             new_text: new_lines[new_range].concat(),
         });
     }
@@ -135,7 +159,16 @@ mod tests {
         let mut sorted = edits.to_vec();
         sorted.sort_by_key(|e| std::cmp::Reverse((e.range.start.line, e.range.start.character)));
         for e in sorted {
-            docs.change(&uri, 1, vec![tower_lsp_server::ls_types::TextDocumentContentChangeEvent { range: Some(e.range), range_length: None, text: e.new_text }]).unwrap();
+            docs.change(
+                &uri,
+                1,
+                vec![tower_lsp_server::ls_types::TextDocumentContentChangeEvent {
+                    range: Some(e.range),
+                    range_length: None,
+                    text: e.new_text,
+                }],
+            )
+            .unwrap();
         }
         docs.text(&uri).unwrap()
     }

@@ -20,7 +20,13 @@ pub struct Documents {
 
 impl Documents {
     pub fn open(&self, uri: Uri, text: &str, version: i32) {
-        self.docs.insert(uri, Document { text: Rope::from_str(text), version });
+        self.docs.insert(
+            uri,
+            Document {
+                text: Rope::from_str(text),
+                version,
+            },
+        );
     }
 
     pub fn close(&self, uri: &Uri) {
@@ -29,8 +35,16 @@ impl Documents {
 
     /// Apply incremental (or full) changes in order. Called synchronously from the
     /// notification handler, before any await, so changes never interleave.
-    pub fn change(&self, uri: &Uri, version: i32, changes: Vec<TextDocumentContentChangeEvent>) -> Result<(), String> {
-        let mut doc = self.docs.get_mut(uri).ok_or_else(|| format!("didChange for a document never opened: {}", uri.as_str()))?;
+    pub fn change(
+        &self,
+        uri: &Uri,
+        version: i32,
+        changes: Vec<TextDocumentContentChangeEvent>,
+    ) -> Result<(), String> {
+        let mut doc = self
+            .docs
+            .get_mut(uri)
+            .ok_or_else(|| format!("didChange for a document never opened: {}", uri.as_str()))?;
         for change in changes {
             match change.range {
                 None => doc.text = Rope::from_str(&change.text),
@@ -61,7 +75,10 @@ impl Documents {
             .filter_map(|entry| {
                 let path = entry.key().to_file_path()?;
                 let rel = repo.relative(&path).ok()?;
-                Some(Overlay { path: rel, bytes: entry.value().text.to_string().into_bytes() })
+                Some(Overlay {
+                    path: rel,
+                    bytes: entry.value().text.to_string().into_bytes(),
+                })
             })
             .collect()
     }
@@ -95,7 +112,10 @@ mod tests {
 
     fn change(sl: u32, sc: u32, el: u32, ec: u32, text: &str) -> TextDocumentContentChangeEvent {
         TextDocumentContentChangeEvent {
-            range: Some(Range { start: Position::new(sl, sc), end: Position::new(el, ec) }),
+            range: Some(Range {
+                start: Position::new(sl, sc),
+                end: Position::new(el, ec),
+            }),
             range_length: None,
             text: text.into(),
         }
@@ -107,7 +127,12 @@ mod tests {
         let uri: Uri = "file:///tmp/a.rs".parse().unwrap();
         docs.open(uri.clone(), "a😀b\nsecond\n", 1);
         // 😀 is two UTF-16 code units: column 3 is just before 'b'.
-        docs.change(&uri, 2, vec![change(0, 3, 0, 4, "B"), change(1, 0, 1, 6, "2nd")]).unwrap();
+        docs.change(
+            &uri,
+            2,
+            vec![change(0, 3, 0, 4, "B"), change(1, 0, 1, 6, "2nd")],
+        )
+        .unwrap();
         assert_eq!(docs.text(&uri).unwrap(), "a😀B\n2nd\n");
         docs.change(&uri, 3, vec![change(0, 99, 1, 0, "")]).unwrap();
         assert_eq!(docs.text(&uri).unwrap(), "a😀B2nd\n");

@@ -10,7 +10,13 @@ use tower_lsp_server::ls_types::{CodeLens, Command, Position, Range};
 
 /// Lenses for one document. `file` is its path relative to the repository ('/' separators),
 /// used to find the fanouts started from it.
-pub fn lenses(tasks: &[Task], uri: &str, file: Option<&str>, report: Option<&StatusReport>, attempts: usize) -> Vec<CodeLens> {
+pub fn lenses(
+    tasks: &[Task],
+    uri: &str,
+    file: Option<&str>,
+    report: Option<&StatusReport>,
+    attempts: usize,
+) -> Vec<CodeLens> {
     let mut out = Vec::new();
     let fanouts: Vec<&FanoutStatus> = match (file, report) {
         (Some(file), Some(r)) => r.fanouts.iter().filter(|f| f.task.file == file).collect(),
@@ -18,16 +24,38 @@ pub fn lenses(tasks: &[Task], uri: &str, file: Option<&str>, report: Option<&Sta
     };
     for task in tasks {
         let line = (task.line - 1) as u32;
-        let range = Range { start: Position::new(line, 0), end: Position::new(line, 0) };
-        out.push(lens(range, format!("Try {attempts} approaches"), "fanout.try", json!({"uri": uri, "line": line})));
+        let range = Range {
+            start: Position::new(line, 0),
+            end: Position::new(line, 0),
+        };
+        out.push(lens(
+            range,
+            format!("Try {attempts} approaches"),
+            "fanout.try",
+            json!({"uri": uri, "line": line}),
+        ));
         for f in fanouts.iter().filter(|f| belongs_to(f, task, tasks)) {
             let mut attempts: Vec<&AttemptStatus> = f.attempts.iter().collect();
             attempts.sort_by_key(|a| a.n);
             for a in attempts {
-                let best = if f.best.as_deref() == Some(a.id.as_str()) { "★ " } else { "" };
-                out.push(lens(range, format!("{best}{}", title(a)), "fanout.openDiff", json!({"attempt": a.id})));
+                let best = if f.best.as_deref() == Some(a.id.as_str()) {
+                    "★ "
+                } else {
+                    ""
+                };
+                out.push(lens(
+                    range,
+                    format!("{best}{}", title(a)),
+                    "fanout.openDiff",
+                    json!({"attempt": a.id}),
+                ));
                 if a.state.is_finished() && a.has_changes() && a.worktree_present {
-                    out.push(lens(range, format!("Accept #{}", a.n), "fanout.accept", json!({"attempt": a.id})));
+                    out.push(lens(
+                        range,
+                        format!("Accept #{}", a.n),
+                        "fanout.accept",
+                        json!({"attempt": a.id}),
+                    ));
                 }
             }
         }
@@ -51,10 +79,19 @@ fn belongs_to(f: &FanoutStatus, task: &Task, all: &[Task]) -> bool {
 /// `#1 claude ⟳ running 1m12s`, `#2 codex ✓ +12 −3`, `#3 gemini ✗ exit 1`.
 pub fn title(a: &AttemptStatus) -> String {
     let head = format!("#{} {}", a.n, a.agent);
-    let stat = a.diffstat.filter(|d| d.files > 0).map(|d| format!(" +{} −{}", d.additions, d.deletions)).unwrap_or_default();
+    let stat = a
+        .diffstat
+        .filter(|d| d.files > 0)
+        .map(|d| format!(" +{} −{}", d.additions, d.deletions))
+        .unwrap_or_default();
     match a.state {
         AttemptState::Queued => format!("{head} … queued"),
-        AttemptState::Running => format!("{head} ⟳ running {}", a.elapsed_secs.map(duration).unwrap_or_default()).trim_end().to_string(),
+        AttemptState::Running => format!(
+            "{head} ⟳ running {}",
+            a.elapsed_secs.map(duration).unwrap_or_default()
+        )
+        .trim_end()
+        .to_string(),
         AttemptState::Succeeded => format!("{head} ✓{stat}"),
         AttemptState::Failed => match a.exit_code {
             Some(code) => format!("{head} ✗ exit {code}{stat}"),
@@ -69,7 +106,11 @@ pub fn title(a: &AttemptStatus) -> String {
 fn lens(range: Range, title: String, command: &str, arg: serde_json::Value) -> CodeLens {
     CodeLens {
         range,
-        command: Some(Command { title, command: command.into(), arguments: Some(vec![arg]) }),
+        command: Some(Command {
+            title,
+            command: command.into(),
+            arguments: Some(vec![arg]),
+        }),
         data: None,
     }
 }

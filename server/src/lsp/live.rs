@@ -116,7 +116,9 @@ impl Live {
 
     /// Run the watch loop in the background.
     pub fn start(self: &Arc<Self>) {
-        let Some(mut rx) = self.rx.lock().unwrap().take() else { return };
+        let Some(mut rx) = self.rx.lock().unwrap().take() else {
+            return;
+        };
         let live = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -147,7 +149,9 @@ impl Live {
     }
 
     async fn refresh(&self, workdir: &Path) {
-        let Some(repo) = self.repos.get(workdir).map(|r| r.clone()) else { return };
+        let Some(repo) = self.repos.get(workdir).map(|r| r.clone()) else {
+            return;
+        };
         let report = match tokio::task::spawn_blocking(move || crate::status::report(&repo)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return tracing::warn!("status of {}: {e}", workdir.display()),
@@ -160,7 +164,11 @@ impl Live {
             self.send_status().await;
             self.progress(&mut published, &report).await;
             self.refresh_lenses_now(&mut published).await;
-        } else if report.counts().0 > 0 && published.last_lens_refresh.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+        } else if report.counts().0 > 0
+            && published
+                .last_lens_refresh
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+        {
             // Running attempts' lenses show elapsed time: refresh them now and then.
             self.refresh_lenses_now(&mut published).await;
         }
@@ -208,33 +216,63 @@ impl Live {
             if done < total {
                 published.unfinished.insert(f.id.clone());
                 if progress_ok {
-                    self.progress_step(published, f, &message, done * 100 / total.max(1)).await;
+                    self.progress_step(published, f, &message, done * 100 / total.max(1))
+                        .await;
                 }
             } else if published.unfinished.remove(&f.id) {
                 if let Some(token) = published.progress.remove(&f.id) {
-                    self.send_progress(token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+                    self.send_progress(
+                        token,
+                        WorkDoneProgress::End(WorkDoneProgressEnd {
+                            message: Some(message),
+                        }),
+                    )
+                    .await;
                 }
-                let ok = f.attempts.iter().filter(|a| a.state == AttemptState::Succeeded).count();
+                let ok = f
+                    .attempts
+                    .iter()
+                    .filter(|a| a.state == AttemptState::Succeeded)
+                    .count();
                 self.client
                     .show_message(
                         MessageType::INFO,
-                        format!("fanout: {ok} of {total} attempts succeeded for \"{}\"", f.task.label()),
+                        format!(
+                            "fanout: {ok} of {total} attempts succeeded for \"{}\"",
+                            f.task.label()
+                        ),
                     )
                     .await;
             }
         }
     }
 
-    async fn progress_step(&self, published: &mut Published, f: &FanoutStatus, message: &str, percentage: usize) {
+    async fn progress_step(
+        &self,
+        published: &mut Published,
+        f: &FanoutStatus,
+        message: &str,
+        percentage: usize,
+    ) {
         match published.progress.get(&f.id) {
             Some(token) => {
                 let token = token.clone();
-                let report = WorkDoneProgressReport { cancellable: Some(false), message: Some(message.into()), percentage: Some(percentage as u32) };
-                self.send_progress(token, WorkDoneProgress::Report(report)).await;
+                let report = WorkDoneProgressReport {
+                    cancellable: Some(false),
+                    message: Some(message.into()),
+                    percentage: Some(percentage as u32),
+                };
+                self.send_progress(token, WorkDoneProgress::Report(report))
+                    .await;
             }
             None => {
                 let token = ProgressToken::String(format!("fanout/{}", f.id));
-                if self.client.create_work_done_progress(token.clone()).await.is_err() {
+                if self
+                    .client
+                    .create_work_done_progress(token.clone())
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 published.progress.insert(f.id.clone(), token.clone());
@@ -244,25 +282,46 @@ impl Live {
                     message: Some(message.into()),
                     percentage: Some(percentage as u32),
                 };
-                self.send_progress(token, WorkDoneProgress::Begin(begin)).await;
+                self.send_progress(token, WorkDoneProgress::Begin(begin))
+                    .await;
             }
         }
     }
 
     async fn send_progress(&self, token: ProgressToken, value: WorkDoneProgress) {
         self.client
-            .send_notification::<notification::Progress>(ProgressParams { token, value: ProgressParamsValue::WorkDone(value) })
+            .send_notification::<notification::Progress>(ProgressParams {
+                token,
+                value: ProgressParamsValue::WorkDone(value),
+            })
             .await;
     }
 }
 
 /// What, when it changes, is worth telling the client: each attempt's state and result.
-fn signature(r: &StatusReport) -> Vec<(String, AttemptState, Option<i32>, Option<(usize, usize, usize)>, bool)> {
+/// An attempt's id, state, exit code, diffstat and whether its worktree exists.
+type AttemptSignature = (
+    String,
+    AttemptState,
+    Option<i32>,
+    Option<(usize, usize, usize)>,
+    bool,
+);
+
+fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
     let mut sig: Vec<_> = r
         .fanouts
         .iter()
         .flat_map(|f| &f.attempts)
-        .map(|a| (a.id.clone(), a.state, a.exit_code, a.diffstat.map(|d| (d.files, d.additions, d.deletions)), a.worktree_present))
+        .map(|a| {
+            (
+                a.id.clone(),
+                a.state,
+                a.exit_code,
+                a.diffstat.map(|d| (d.files, d.additions, d.deletions)),
+                a.worktree_present,
+            )
+        })
         .collect();
     sig.sort_by(|a, b| a.0.cmp(&b.0));
     sig

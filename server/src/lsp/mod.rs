@@ -27,7 +27,9 @@ pub fn serve() -> crate::error::Result<i32> {
         .map_err(|e| crate::error::Error::Invalid(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let (service, socket) = LspService::new(server::Backend::new);
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
     });
     tracing::info!("fanout lsp exiting");
     // Attempts keep running: their supervisors are detached on purpose.
@@ -38,12 +40,28 @@ pub fn serve() -> crate::error::Result<i32> {
 /// Level from FANOUT_LOG (e.g. `debug`, `fanout=trace`), default `info`.
 fn init_logging() {
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FANOUT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FANOUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
     let log_dir = crate::repo::data_dir().join("logs");
     let file = std::fs::create_dir_all(&log_dir)
-        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("lsp.log")))
+        .and_then(|_| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_dir.join("lsp.log"))
+        })
         .ok()
-        .map(|f| tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(f)).with_ansi(false));
-    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file).try_init();
+        .map(|f| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+        });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
+        .try_init();
 }

@@ -74,7 +74,11 @@ impl Backend {
 
     /// The repository containing `path`, if any; watched from the first time it is seen.
     pub fn repo_for(&self, path: &Path) -> Option<RepoPaths> {
-        let dir = if path.is_dir() { path.to_path_buf() } else { path.parent()?.to_path_buf() };
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent()?.to_path_buf()
+        };
         if let Some(known) = self.repo_of_dir.get(&dir) {
             return known.clone();
         }
@@ -99,13 +103,26 @@ impl LanguageServer for Backend {
         let edit = ws.and_then(|w| w.workspace_edit.as_ref());
         let resource_ops = edit.and_then(|e| e.resource_operations.as_ref());
         let _ = self.caps.set(ClientCaps {
-            lens_refresh: ws.and_then(|w| w.code_lens.as_ref()).and_then(|c| c.refresh_support).unwrap_or(false),
-            work_done_progress: caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false),
-            show_document: caps.window.as_ref().and_then(|w| w.show_document.as_ref()).map(|s| s.support).unwrap_or(false),
+            lens_refresh: ws
+                .and_then(|w| w.code_lens.as_ref())
+                .and_then(|c| c.refresh_support)
+                .unwrap_or(false),
+            work_done_progress: caps
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false),
+            show_document: caps
+                .window
+                .as_ref()
+                .and_then(|w| w.show_document.as_ref())
+                .map(|s| s.support)
+                .unwrap_or(false),
             edit: convert::EditSupport {
                 document_changes: edit.and_then(|e| e.document_changes).unwrap_or(false),
                 create_and_delete: resource_ops.is_some_and(|ops| {
-                    ops.contains(&ResourceOperationKind::Create) && ops.contains(&ResourceOperationKind::Delete)
+                    ops.contains(&ResourceOperationKind::Create)
+                        && ops.contains(&ResourceOperationKind::Delete)
                 }),
             },
         });
@@ -121,7 +138,11 @@ impl LanguageServer for Backend {
             .collect();
         #[allow(deprecated)]
         if roots.is_empty() {
-            if let Some(p) = params.root_uri.as_ref().and_then(|u| convert::path_of(u).ok()) {
+            if let Some(p) = params
+                .root_uri
+                .as_ref()
+                .and_then(|u| convert::path_of(u).ok())
+            {
                 roots.push(p);
             }
         }
@@ -133,20 +154,31 @@ impl LanguageServer for Backend {
         *self.roots.write().unwrap() = roots;
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
-                    ..Default::default()
-                })),
-                code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        ..Default::default()
+                    },
+                )),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
-                    work_done_progress_options: WorkDoneProgressOptions { work_done_progress: Some(true) },
+                    work_done_progress_options: WorkDoneProgressOptions {
+                        work_done_progress: Some(true),
+                    },
                 }),
                 ..Default::default()
             },
-            server_info: Some(ServerInfo { name: "fanout".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "fanout".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             offset_encoding: None,
         })
     }
@@ -171,7 +203,11 @@ impl LanguageServer for Backend {
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         // Synchronous, before any await: changes apply in the order they arrived.
-        if let Err(e) = self.docs.change(&params.text_document.uri, params.text_document.version, params.content_changes) {
+        if let Err(e) = self.docs.change(
+            &params.text_document.uri,
+            params.text_document.version,
+            params.content_changes,
+        ) {
             tracing::warn!("{e}");
         }
     }
@@ -183,14 +219,20 @@ impl LanguageServer for Backend {
     async fn did_save(&self, _: DidSaveTextDocumentParams) {}
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        let settings = params.settings.get("fanout").cloned().unwrap_or(params.settings);
+        let settings = params
+            .settings
+            .get("fanout")
+            .cloned()
+            .unwrap_or(params.settings);
         self.apply_settings(settings);
         self.live.refresh_lenses().await;
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
         let uri = params.text_document.uri;
-        let Ok(path) = convert::path_of(&uri) else { return Ok(None) };
+        let Ok(path) = convert::path_of(&uri) else {
+            return Ok(None);
+        };
         let text = match self.docs.text(&uri) {
             Some(t) => t,
             None => match std::fs::read(&path) {
@@ -200,20 +242,37 @@ impl LanguageServer for Backend {
         };
         let repo = self.repo_for(&path);
         let rel = repo.as_ref().and_then(|r| r.relative(&path).ok());
-        let name = rel.clone().unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        let name = rel.clone().unwrap_or_else(|| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
         let tasks = crate::tasks::scan_text(&name, &text);
         let report = repo.as_ref().and_then(|r| self.live.report(&r.workdir));
         let attempts = self.attempts_setting();
-        Ok(Some(lenses::lenses(&tasks, uri.as_str(), rel.as_deref(), report.as_ref(), attempts)))
+        Ok(Some(lenses::lenses(
+            &tasks,
+            uri.as_str(),
+            rel.as_deref(),
+            report.as_ref(),
+            attempts,
+        )))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         let arg = match params.arguments.as_slice() {
             [one] => one.clone(),
             [] => Value::Object(Default::default()),
-            _ => return Err(Error::invalid_params(format!("{}: expected one JSON object argument", params.command))),
+            _ => {
+                return Err(Error::invalid_params(format!(
+                    "{}: expected one JSON object argument",
+                    params.command
+                )))
+            }
         };
-        commands::execute(self, &params.command, arg).await.map(Some)
+        commands::execute(self, &params.command, arg)
+            .await
+            .map(Some)
     }
 }
 
@@ -231,7 +290,11 @@ impl Backend {
             .read()
             .unwrap()
             .attempts
-            .or_else(|| crate::config::Config::load_user().ok().map(|c| c.attempts()))
+            .or_else(|| {
+                crate::config::Config::load_user()
+                    .ok()
+                    .map(|c| c.attempts())
+            })
             .unwrap_or(crate::config::DEFAULT_ATTEMPTS)
     }
 }
