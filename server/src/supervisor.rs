@@ -56,6 +56,22 @@ pub fn spawn(attempt_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// This very binary. If it was replaced on disk since it started (an upgrade, a rebuild),
+/// the running image is still reachable through /proc/self/exe.
+fn own_binary() -> Result<std::path::PathBuf> {
+    match std::env::current_exe() {
+        Ok(p) if p.exists() => Ok(p),
+        _ if Path::new("/proc/self/exe").exists() => Ok("/proc/self/exe".into()),
+        Ok(p) => Err(Error::Invalid(format!(
+            "cannot find the fanout binary {}",
+            p.display()
+        ))),
+        Err(e) => Err(Error::Invalid(format!(
+            "cannot find the fanout binary: {e}"
+        ))),
+    }
+}
+
 /// The supervisor's main: run the attempt in `dir` to its end.
 pub fn run(dir: &Path) -> Result<()> {
     let _lock = state::hold_lock(dir)?;
