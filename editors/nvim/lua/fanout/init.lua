@@ -1,0 +1,316 @@
+-- fanout for Neovim: setup and the public API. Each action is a thin call to one of the
+-- server's `fanout.*` commands (docs/protocol.md); views live in their own modules.
+local client_mod = require('fanout.client')
+local config = require('fanout.config')
+local format = require('fanout.format')
+local lens = require('fanout.lens')
+local pick = require('fanout.pick')
+local state = require('fanout.state')
+
+local M = {}
+
+local autostart_group = vim.api.nvim_create_augroup('fanout.autostart', { clear = true })
+local autocmds_ready = false
+
+--- Installs the lens autocmds once (setup() reinstalls them with its own events). Called on
+--- the first fanout LspAttach too, so `vim.lsp.enable('fanout')` alone gets fresh lenses.
+function M.ensure_autocmds()
+  if not autocmds_ready then
+    autocmds_ready = true
+    lens.setup_autocmds(config.options.lens_events)
+  end
+end
+
+local warned_missing = false
+
+--- Starts (or attaches the running) `fanout lsp` for a buffer inside a git repository.
+---@param bufnr integer|nil
+---@return integer|nil client_id
+function M.start(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
+    return nil
+  end
+  local root = config.git_root(bufnr)
+  if not root then
+    return nil
+  end
+  local cmd = config.cmd()
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    if not warned_missing then
+      warned_missing = true
+      vim.notify(('fanout: %s not found; see :checkhealth fanout'):format(cmd[1]), vim.log.levels.WARN)
+    end
+    return nil
+  end
+  -- vim.lsp.start reuses the client with the same name and root: one server per repository.
+  return vim.lsp.start(config.client_config(root), { bufnr = bufnr })
+end
+
+---@param opts table|nil see fanout.Options and :help fanout-setup
+function M.setup(opts)
+  config.set(opts)
+  autocmds_ready = true
+  lens.setup_autocmds(config.options.lens_events)
+
+  -- Neovim 0.11: users of vim.lsp.enable('fanout') get the same command and options.
+  if vim.lsp.config then
+    pcall(vim.lsp.config, 'fanout', { cmd = config.cmd(), init_options = config.init_options() })
+  end
+  for _, client in ipairs(client_mod.all()) do
+    client_mod.notify(client, 'workspace/didChangeConfiguration', {
+      settings = { fanout = config.init_options() or vim.empty_dict() },
+    })
+  end
+
+  vim.api.nvim_clear_autocmds({ group = autostart_group })
+  if config.options.autostart then
+    vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufNewFile', 'FileType' }, {
+      group = autostart_group,
+      callback = function(ev)
+        M.start(ev.buf)
+      end,
+    })
+    -- Buffers opened before setup() ran (lazy loading) attach too.
+    for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(bufnr) then
+        M.start(bufnr)
+      end
+    end
+  end
+end
+
+--- Asks the server for the whole status (`fanout.status`) and records it.
+---@param client vim.lsp.Client|nil
+---@param on_done fun()|nil
+function M.refresh_status(client, on_done)
+  client = client or client_mod.for_buf(0)
+  if not client then
+    return
+  end
+  local generation = state.generation(client.id)
+  client_mod.execute(client, 'fanout.status', {}, function(result)
+    state.set(client.id, result or {}, 'reply', generation)
+    if on_done then
+      on_done()
+    end
+  end)
+end
+
+--- Runs fn(client) with the state known, fetching it first when nothing arrived yet (pickers
+--- and completion need it).
+local function with_state(client, fn)
+  if state.get(client.id) then
+    fn()
+  else
+    M.refresh_status(client, fn)
+  end
+end
+
+--- Forks the task under the cursor (or `opts.line`, 0-based).
+---@param opts { count: integer|nil, agents: string[]|nil, prompt: string|nil, bufnr: integer|nil, line: integer|nil }|nil
+function M.try(opts)
+  opts = opts or {}
+  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
+  local client = client_mod.require(bufnr)
+  if not client then
+    return
+  end
+  local line = opts.line
+  if not line then
+    local cursor = vim.api.nvim_win_get_cursor(0)[1] - 1
+    line = vim.api.nvim_get_current_buf() == bufnr and lens.task_line(bufnr, cursor) or 0
+  end
+  local arg = {
+    uri = vim.uri_from_bufnr(bufnr),
+    line = line,
+    count = opts.count,
+    agents = (opts.agents and #opts.agents > 0) and opts.agents or nil,
+    prompt = opts.prompt,
+  }
+  client_mod.execute(client, 'fanout.try', arg, function(result)
+    local attempts = result and result.attempts or {}
+    vim.notify(('fanout: forked %s into %d attempts'):format(result and result.fanout or '?', #attempts))
+    M.refresh_status(client)
+    lens.refresh_buf(client, bufnr)
+  end, bufnr)
+end
+
+--- `fanout.try` lens, run client-side so it reports like :Fanout try.
+function M.try_lens(command, ctx)
+  local arg = (command.arguments or {})[1] or {}
+  local bufnr = arg.uri and vim.uri_to_bufnr(arg.uri) or ctx.bufnr
+  M.try({ bufnr = bufnr, line = arg.line, count = arg.count, agents = arg.agents, prompt = arg.prompt })
+end
+
+--- Runs fn(attempt_id) for the given id, or for one the user picks.
+local function with_attempt(client, id, pick_opts, fn)
+  if id and id ~= '' then
+    fn(id)
+    return
+  end
+  with_state(client, function()
+    pick.attempt(client.id, pick_opts, fn)
+  end)
+end
+
+--- Opens the attempt's version of the current file beside it, in diff mode.
+---@param attempt_id string|nil picked with vim.ui.select when nil
+function M.diff(attempt_id)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_mod.require(bufnr)
+  if not client then
+    return
+  end
+  with_attempt(client, attempt_id, { prompt = 'Diff', filter = pick.filters.diff }, function(id)
+    require('fanout.diff').open(id, { bufnr = bufnr, client = client })
+  end)
+end
+
+--- Applies the attempt through the server's WorkspaceEdit (so `u` undoes it).
+---@param attempt_id string|nil
+---@param on_done fun(result: table)|nil
+function M.accept(attempt_id, on_done)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  with_attempt(client, attempt_id, { prompt = 'Accept', filter = pick.filters.accept }, function(id)
+    client_mod.execute(client, 'fanout.accept', { attempt = id }, function(result)
+      result = result or {}
+      if result.applied then
+        vim.notify(('fanout: applied %s (u undoes it; save to keep it)'):format(id))
+      else
+        local conflicts = table.concat(result.conflicts or {}, ', ')
+        vim.notify(
+          ('fanout: %s conflicts with your changes in %s; nothing was applied'):format(id, conflicts),
+          vim.log.levels.WARN
+        )
+      end
+      if on_done then
+        on_done(result)
+      end
+    end)
+  end)
+end
+
+--- `fanout.accept` lens, run client-side so conflicts are reported.
+function M.accept_lens(command, _)
+  local arg = (command.arguments or {})[1] or {}
+  M.accept(arg.attempt)
+end
+
+--- Turns a command-line word into a target: `all`, a fanout id, or an attempt id.
+local function parse_target(client_id, word)
+  if word == 'all' then
+    return { all = true }
+  end
+  local status = state.get(client_id)
+  -- Attempt ids are `<fanout>-<n>`; a word without the dash naming a fanout means all of it.
+  if status and not word:find('-', 1, true) then
+    for _, fanout in ipairs(status.fanouts) do
+      if fanout.id == word then
+        return { fanout = word }
+      end
+    end
+  end
+  return { attempt = word }
+end
+
+--- Discard and cancel: the same shape, a different command.
+local function act_on_targets(command, prompt, verb, target_word, filter)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  local function run(target)
+    local args = {}
+    if target.all then
+      for _, fanout in ipairs(pick.fanouts(client.id, filter)) do
+        table.insert(args, { fanout = fanout.id })
+      end
+    else
+      args = { target }
+    end
+    for _, arg in ipairs(args) do
+      client_mod.execute(client, command, arg, function(result)
+        local ids = result and result.attempts or {}
+        vim.notify(('fanout: %s %s'):format(verb, #ids > 0 and table.concat(ids, ', ') or 'nothing'))
+        M.refresh_status(client)
+      end)
+    end
+  end
+  if target_word and target_word ~= '' then
+    with_state(client, function()
+      run(parse_target(client.id, target_word))
+    end)
+    return
+  end
+  with_state(client, function()
+    pick.target(client.id, { prompt = prompt, filter = filter, all = true }, run)
+  end)
+end
+
+--- Stops the attempt(s) and removes their worktrees and branches.
+---@param target string|nil attempt id, fanout id or `all`; picked when nil
+function M.discard(target)
+  act_on_targets('fanout.discard', 'Discard', 'discarded', target, pick.filters.any)
+end
+
+--- Stops the attempt(s), keeping their worktrees.
+---@param target string|nil attempt id, fanout id or `all`; picked when nil
+function M.cancel(target)
+  act_on_targets('fanout.cancel', 'Cancel', 'cancelled', target, pick.filters.cancel)
+end
+
+--- Shows the agent's output of an attempt.
+---@param attempt_id string|nil
+function M.log(attempt_id)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  with_attempt(client, attempt_id, { prompt = 'Log', filter = pick.filters.any }, function(id)
+    local arg = { attempt = id, tail = config.options.log_tail }
+    client_mod.execute(client, 'fanout.log', arg, function(result)
+      require('fanout.logview').show(id, result and result.text or '')
+    end)
+  end)
+end
+
+--- Opens the floating status window.
+function M.status()
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  require('fanout.status_window').open(client)
+  M.refresh_status(client)
+end
+
+--- `⟳2 ✓1 ✗0` for a statusline ('' when there are no fanouts).
+---@param bufnr integer|nil
+---@return string
+function M.statusline(bufnr)
+  return state.statusline(bufnr)
+end
+
+--- Refreshes lenses and status now.
+function M.refresh()
+  lens.refresh(vim.api.nvim_get_current_buf())
+  M.refresh_status()
+end
+
+--- Called on LspAttach of a fanout client (plugin/fanout.lua).
+---@param client vim.lsp.Client
+function M.on_attach(client, bufnr)
+  M.ensure_autocmds()
+  lens.refresh_buf(client, bufnr)
+  if not state.get(client.id) then
+    M.refresh_status(client)
+  end
+end
+
+M.format = format
+
+return M
