@@ -15,6 +15,10 @@ pub struct AgentProfile {
     pub model: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// argv for a follow-up (`fanout continue`) that resumes the agent's own session, where
+    /// the CLI can; without it, a follow-up runs `command` again with the new prompt.
+    #[serde(default)]
+    pub continue_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use crate::config::{AgentProfile, Config, MAX_ATTEMPTS};
 use crate::error::{Error, IoContext, Result};
 use crate::ids::{attempt_id, new_fanout_id, now_secs, slug};
 use crate::repo::RepoPaths;
+use crate::repo_config::{effective, Effective};
 use crate::snapshot::{snapshot_commit, Overlay};
 use crate::state::{AttemptRecord, AttemptState, FanoutRecord, StateDir};
 use crate::tasks::{self, Task};
@@ -33,6 +34,9 @@ pub struct ForkRequest {
 pub struct ForkResult {
     pub fanout: String,
     pub attempts: Vec<String>,
+    /// Things the user should know (e.g. an untrusted `.fanout.toml` whose commands were ignored).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One attempt's plan, resolved before anything is created.
@@ -40,35 +44,34 @@ struct Planned {
     n: usize,
     agent: String,
     profile: AgentProfile,
+    start_delay_ms: u64,
 }
 
-/// Fork the task. Everything is checked before anything is created, and whatever was created
-/// is removed again if a later step fails.
-pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<ForkResult> {
+/// Agent CLIs that corrupt or race on their own config files when several start in the same
+/// instant (Claude Code's ~/.claude.json, Cursor's CLI config): their starts are staggered.
+const RACY_AGENTS: [&str; 2] = ["claude", "cursor-agent"];
+const DEFAULT_STAGGER_MS: u64 = 2000;
+
+/// Everything decided before the supervisors start.
+struct Prepared<'a> {
+    paths: &'a RepoPaths,
+    eff: Effective,
+    fanout_id: String,
+    task: Task,
+    prompt: String,
+    snapshot: git2::Oid,
+    plan: Vec<Planned>,
+    specs: Vec<WorktreeSpec>,
+}
+
+/// Fork the task. `user` is the user's configuration (with any editor settings applied); the
+/// repository's `.fanout.toml` is merged in here. Everything is checked before anything is
+/// created, and whatever was created is removed again if a later step fails.
+pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkResult> {
+    let eff = effective(user, &paths.workdir)?;
+    let config = &eff.config;
     let text = file_text(paths, req)?;
-    let line_count = text.lines().count().max(1);
-    if req.line == 0 || req.line > line_count {
-        return Err(Error::LineOutOfRange(
-            req.file.clone(),
-            req.line,
-            line_count,
-        ));
-    }
-    let task = match (tasks::task_at(&req.file, &text, req.line), &req.prompt) {
-        (Some(t), _) => t,
-        (None, Some(p)) if !p.trim().is_empty() => Task {
-            file: req.file.clone(),
-            line: req.line,
-            marker: String::new(),
-            text: p.trim().to_string(),
-        },
-        _ => {
-            return Err(Error::NoTask {
-                file: req.file.clone(),
-                line: req.line,
-            })
-        }
-    };
+    let task = find_task(req, &text)?;
     let plan = plan_attempts(config, req)?;
     let root = worktree_root(paths, config)?;
 
@@ -79,14 +82,11 @@ pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<For
         req.prompt.as_deref(),
         config.prompt.as_deref(),
     );
-    let snapshot = snapshot_commit(
-        &paths.workdir,
-        &req.overlays,
-        &format!(
-            "fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}",
-            task.label()
-        ),
-    )?;
+    let message = format!(
+        "fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}",
+        task.label()
+    );
+    let snapshot = snapshot_commit(&paths.workdir, &req.overlays, &message)?;
     let branch_base = format!("fanout/{}-{fanout_id}", slug(&task.text));
     let specs: Vec<WorktreeSpec> = plan
         .iter()
@@ -99,90 +99,73 @@ pub fn fork(paths: &RepoPaths, config: &Config, req: &ForkRequest) -> Result<For
     let repo = paths.open()?;
     create_worktrees(&repo, snapshot, &specs)?;
 
+    let prepared = Prepared {
+        paths,
+        eff,
+        fanout_id,
+        task,
+        prompt,
+        snapshot,
+        plan,
+        specs,
+    };
     let states = StateDir::new(paths.state_dir.clone());
-    let result = record_and_start(
-        paths, config, &states, &fanout_id, &task, &prompt, snapshot, &plan, &specs,
-    );
+    let result = record_and_start(&prepared, &states);
     if result.is_err() {
-        for spec in &specs {
+        for spec in &prepared.specs {
             let _ = remove_worktree(&repo, &spec.name, &spec.path, Some(&spec.branch));
         }
-        let _ = std::fs::remove_dir_all(states.fanout_dir(&fanout_id));
+        let _ = std::fs::remove_dir_all(states.fanout_dir(&prepared.fanout_id));
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_and_start(
-    paths: &RepoPaths,
-    config: &Config,
-    states: &StateDir,
-    fanout_id: &str,
-    task: &Task,
-    prompt: &str,
-    snapshot: git2::Oid,
-    plan: &[Planned],
-    specs: &[WorktreeSpec],
-) -> Result<ForkResult> {
+fn find_task(req: &ForkRequest, text: &str) -> Result<Task> {
+    let line_count = text.lines().count().max(1);
+    if req.line == 0 || req.line > line_count {
+        return Err(Error::LineOutOfRange(
+            req.file.clone(),
+            req.line,
+            line_count,
+        ));
+    }
+    match (tasks::task_at(&req.file, text, req.line), &req.prompt) {
+        (Some(t), _) => Ok(t),
+        (None, Some(p)) if !p.trim().is_empty() => Ok(Task {
+            file: req.file.clone(),
+            line: req.line,
+            marker: String::new(),
+            text: p.trim().to_string(),
+        }),
+        _ => Err(Error::NoTask {
+            file: req.file.clone(),
+            line: req.line,
+        }),
+    }
+}
+
+fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
     let created_at = now_secs();
-    states.write_fanout(&FanoutRecord {
-        id: fanout_id.to_string(),
-        created_at,
-        task: task.clone(),
-        prompt: prompt.to_string(),
-        snapshot: snapshot.to_string(),
-        attempt_count: plan.len(),
-    })?;
     let mut ids = Vec::new();
     let mut dirs = Vec::new();
-    for (p, spec) in plan.iter().zip(specs) {
-        let id = attempt_id(fanout_id, p.n);
-        let dir = states.attempt_dir(fanout_id, p.n);
+    for (planned, spec) in p.plan.iter().zip(&p.specs) {
+        let id = attempt_id(&p.fanout_id, planned.n);
+        let dir = states.attempt_dir(&p.fanout_id, planned.n);
         std::fs::create_dir_all(&dir).at(&dir)?;
-        let prompt_file = dir.join("prompt.txt");
-        std::fs::write(&prompt_file, prompt).at(&prompt_file)?;
-        let worktree = spec.path.to_string_lossy().into_owned();
-        let prompt_file_s = prompt_file.to_string_lossy().into_owned();
-        let argv = expand_argv(
-            &p.profile.command,
-            &Expansion {
-                prompt,
-                prompt_file: &prompt_file_s,
-                model: p.profile.model.as_deref(),
-                worktree: &worktree,
-                attempt: &id,
-            },
-        );
-        let mut env: BTreeMap<String, String> = p.profile.env.clone();
-        for (k, v) in [
-            ("FANOUT_PROMPT", prompt.to_string()),
-            ("FANOUT_PROMPT_FILE", prompt_file_s.clone()),
-            ("FANOUT_ATTEMPT", id.clone()),
-            ("FANOUT_ATTEMPT_NUMBER", p.n.to_string()),
-            ("FANOUT_FANOUT", fanout_id.to_string()),
-            ("FANOUT_WORKTREE", worktree.clone()),
-            ("FANOUT_ROOT", paths.workdir.to_string_lossy().into_owned()),
-            (
-                "FANOUT_TASK_FILE",
-                spec.path.join(&task.file).to_string_lossy().into_owned(),
-            ),
-            ("FANOUT_TASK_LINE", task.line.to_string()),
-        ] {
-            env.insert(k.to_string(), v);
-        }
+        let (argv, env) = agent_command(p, planned, spec, &dir, &p.prompt)?;
         states.write_attempt(&AttemptRecord {
             id: id.clone(),
-            fanout: fanout_id.to_string(),
-            n: p.n,
-            agent: p.agent.clone(),
+            fanout: p.fanout_id.clone(),
+            n: planned.n,
+            agent: planned.agent.clone(),
             state: AttemptState::Queued,
             branch: spec.branch.clone(),
             worktree: spec.path.clone(),
             worktree_name: spec.name.clone(),
             argv,
             env,
-            base_commit: snapshot.to_string(),
-            start_delay_ms: config.stagger_ms.unwrap_or(0) * (p.n as u64 - 1),
+            base_commit: p.snapshot.to_string(),
+            start_delay_ms: planned.start_delay_ms,
             created_at,
             started_at: None,
             finished_at: None,
@@ -194,17 +177,121 @@ fn record_and_start(
             supervisor_pid: None,
             agent_pgid: None,
             worktree_present: true,
+            setup: p.eff.setup.clone(),
+            verify_command: p.eff.verify.clone(),
+            copy: p.eff.copy.clone(),
+            env_templates: p.eff.env.clone(),
+            port_count: p.eff.ports,
+            port: None,
+            setup_done: false,
+            setup_outputs: Default::default(),
+            phase: None,
+            verify: None,
+            activity: None,
+            result_tree: None,
+            runs: 1,
         })?;
         ids.push(id);
         dirs.push(dir);
     }
+    // The fanout's own record comes last: readers skip a fanout without it, so nobody sees
+    // a fanout with only some of its attempts.
+    states.write_fanout(&FanoutRecord {
+        id: p.fanout_id.clone(),
+        created_at,
+        task: p.task.clone(),
+        prompt: p.prompt.clone(),
+        snapshot: p.snapshot.to_string(),
+        attempt_count: p.plan.len(),
+    })?;
     for dir in &dirs {
         crate::supervisor::spawn(dir)?;
     }
     Ok(ForkResult {
-        fanout: fanout_id.to_string(),
+        fanout: p.fanout_id.clone(),
         attempts: ids,
+        warnings: p.eff.untrusted_warning.iter().cloned().collect(),
     })
+}
+
+/// The agent's argv and environment for one run, with the prompt written to `prompt.txt` in
+/// the attempt's folder (or `prompt-<run>.txt` for a follow-up).
+fn agent_command(
+    p: &Prepared,
+    planned: &Planned,
+    spec: &WorktreeSpec,
+    dir: &Path,
+    prompt: &str,
+) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+    let id = attempt_id(&p.fanout_id, planned.n);
+    let env = agent_env(p.paths, &id, planned.n, &spec.path, &p.task);
+    command_for(
+        &planned.profile,
+        &id,
+        &spec.path,
+        dir,
+        "prompt.txt",
+        prompt,
+        env,
+    )
+}
+
+/// FANOUT_* for every command of an attempt (setup, agent, verify).
+fn agent_env(
+    paths: &RepoPaths,
+    id: &str,
+    n: usize,
+    worktree: &Path,
+    task: &Task,
+) -> BTreeMap<String, String> {
+    let (fanout, _) = crate::ids::parse_attempt_id(id).unwrap_or((id, n));
+    [
+        ("FANOUT_ATTEMPT", id.to_string()),
+        ("FANOUT_ATTEMPT_NUMBER", n.to_string()),
+        ("FANOUT_FANOUT", fanout.to_string()),
+        ("FANOUT_WORKTREE", worktree.to_string_lossy().into_owned()),
+        ("FANOUT_ROOT", paths.workdir.to_string_lossy().into_owned()),
+        (
+            "FANOUT_TASK_FILE",
+            worktree.join(&task.file).to_string_lossy().into_owned(),
+        ),
+        ("FANOUT_TASK_LINE", task.line.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Expand a profile for one run: writes the prompt file, returns argv and env (the profile's
+/// variables, `base`, and the prompt's).
+pub(crate) fn command_for(
+    profile: &AgentProfile,
+    id: &str,
+    worktree: &Path,
+    dir: &Path,
+    prompt_name: &str,
+    prompt: &str,
+    base: BTreeMap<String, String>,
+) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+    let prompt_file = dir.join(prompt_name);
+    std::fs::write(&prompt_file, prompt).at(&prompt_file)?;
+    let worktree_s = worktree.to_string_lossy().into_owned();
+    let prompt_file_s = prompt_file.to_string_lossy().into_owned();
+    let argv = expand_argv(
+        &profile.command,
+        &Expansion {
+            prompt,
+            prompt_file: &prompt_file_s,
+            model: profile.model.as_deref(),
+            worktree: &worktree_s,
+            attempt: id,
+        },
+    );
+    let mut env = profile.env.clone();
+    env.extend(base);
+    env.insert("FANOUT_PROMPT".into(), prompt.to_string());
+    env.insert("FANOUT_PROMPT_FILE".into(), prompt_file_s);
+    Ok((argv, env))
 }
 
 /// The file as the user sees it: the unsaved buffer if there is one, else the file on disk.
@@ -237,23 +324,46 @@ fn plan_attempts(config: &Config, req: &ForkRequest) -> Result<Vec<Planned>> {
     }
     let profiles = config.profiles();
     let mut out = Vec::new();
+    let mut racy_started = 0u64;
     for n in 1..=count {
         let agent = roster[(n - 1) % roster.len()].clone();
-        let profile = profiles.get(&agent).cloned().ok_or_else(|| {
-            Error::UnknownAgent(
-                agent.clone(),
-                profiles.keys().cloned().collect::<Vec<_>>().join(", "),
-            )
-        })?;
-        if find_program(&profile.command[0]).is_none() {
-            return Err(Error::AgentNotFound {
-                agent,
-                program: profile.command[0].clone(),
-            });
-        }
-        out.push(Planned { n, agent, profile });
+        let profile = resolve_profile(&profiles, &agent)?;
+        let start_delay_ms = match config.stagger_ms {
+            Some(ms) => ms * (n as u64 - 1),
+            None if RACY_AGENTS.contains(&agent.as_str()) => {
+                racy_started += 1;
+                DEFAULT_STAGGER_MS * (racy_started - 1)
+            }
+            None => 0,
+        };
+        out.push(Planned {
+            n,
+            agent,
+            profile,
+            start_delay_ms,
+        });
     }
     Ok(out)
+}
+
+/// A profile by name whose binary is installed.
+pub(crate) fn resolve_profile(
+    profiles: &BTreeMap<String, AgentProfile>,
+    agent: &str,
+) -> Result<AgentProfile> {
+    let profile = profiles.get(agent).cloned().ok_or_else(|| {
+        Error::UnknownAgent(
+            agent.to_string(),
+            profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+        )
+    })?;
+    if find_program(&profile.command[0]).is_none() {
+        return Err(Error::AgentNotFound {
+            agent: agent.to_string(),
+            program: profile.command[0].clone(),
+        });
+    }
+    Ok(profile)
 }
 
 /// `<worktree_root>/<repo name>-<hash>`, created and checked writable.
@@ -267,4 +377,13 @@ fn worktree_root(paths: &RepoPaths, config: &Config) -> Result<PathBuf> {
     };
     probe(&root).map_err(|e| Error::WorktreeRootNotWritable(root.clone(), e))?;
     Ok(root)
+}
+
+/// The environment of an existing attempt's commands, for a follow-up run.
+pub(crate) fn base_env_of(
+    paths: &RepoPaths,
+    rec: &AttemptRecord,
+    task: &Task,
+) -> BTreeMap<String, String> {
+    agent_env(paths, &rec.id, rec.n, &rec.worktree, task)
 }

@@ -3,13 +3,16 @@
 //! The engine (everything but `cli` and `lsp`) knows nothing of LSP or of the terminal;
 //! the CLI and the language server are two front ends that only translate.
 
+pub mod activity;
 pub mod agents;
+pub mod attempt_env;
 pub mod checkout;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod followup;
 pub mod fork;
 pub mod ids;
 pub mod inspect;
@@ -19,6 +22,7 @@ pub mod merge;
 pub mod process;
 pub mod prompt;
 pub mod repo;
+pub mod repo_config;
 pub mod snapshot;
 pub mod state;
 pub mod status;

@@ -99,6 +99,65 @@ pub struct AttemptRecord {
     /// Whether the worktree still exists (false after discard, empty, or gc).
     #[serde(default = "yes")]
     pub worktree_present: bool,
+    /// Commands from a trusted `.fanout.toml`, run in the worktree before the agent.
+    #[serde(default)]
+    pub setup: Vec<Vec<String>>,
+    /// The command run after the agent succeeds.
+    #[serde(default)]
+    pub verify_command: Option<Vec<String>>,
+    /// Globs of files copied from the main checkout before setup.
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// The repository's env, before `{attempt}` and `{port}` expand.
+    #[serde(default)]
+    pub env_templates: std::collections::BTreeMap<String, String>,
+    /// Ports this attempt asked for, and the first one it got.
+    #[serde(default)]
+    pub port_count: u16,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub setup_done: bool,
+    /// Files the setup commands created or changed (path → blob after setup; None: deleted).
+    /// They are not part of the attempt's change unless the agent changed them further.
+    #[serde(default)]
+    pub setup_outputs: std::collections::BTreeMap<String, Option<String>>,
+    /// What the supervisor is doing: setup, agent or verify.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+    #[serde(default)]
+    pub verify: Option<VerifyResult>,
+    /// What the agent is doing now, from its output.
+    #[serde(default)]
+    pub activity: Option<crate::activity::Activity>,
+    /// The tree of the attempt's result, to spot identical attempts.
+    #[serde(default)]
+    pub result_tree: Option<String>,
+    /// How many times the agent has run (1, plus one per `continue`).
+    #[serde(default = "one")]
+    pub runs: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Setup,
+    Agent,
+    Verify,
+}
+
+/// The outcome of the repository's `verify` command in an attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VerifyResult {
+    pub passed: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    /// The last lines of its output.
+    pub tail: Vec<String>,
 }
 
 fn yes() -> bool {

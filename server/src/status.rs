@@ -2,10 +2,11 @@
 //! Its JSON is `fanout status --json`, the `fanout.status` command and the `fanout/status`
 //! notification (docs/protocol.md).
 
+use crate::activity::Activity;
 use crate::error::Result;
 use crate::ids::now_secs;
 use crate::repo::RepoPaths;
-use crate::state::{AttemptRecord, AttemptState, DiffStat, StateDir};
+use crate::state::{AttemptRecord, AttemptState, DiffStat, Phase, StateDir, VerifyResult};
 use crate::tasks::Task;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -46,6 +47,20 @@ pub struct AttemptStatus {
     pub diffstat: Option<DiffStat>,
     pub disk_bytes: Option<u64>,
     pub error: Option<String>,
+    /// While running: `setup`, `agent` or `verify`.
+    pub phase: Option<Phase>,
+    /// The repository's verify command's result, once it has run.
+    pub verify: Option<VerifyResult>,
+    /// What the agent is doing now (last action, tokens, cost), from its output.
+    pub activity: Option<Activity>,
+    /// The number of an earlier attempt of the same fanout whose change is identical.
+    pub same_as: Option<usize>,
+    /// The first of this attempt's ports (FANOUT_PORT), when it has some.
+    pub port: Option<u16>,
+    /// How many times its agent has run (1, plus one per `continue`).
+    pub runs: usize,
+    #[serde(skip)]
+    result_tree: Option<String>,
 }
 
 impl AttemptStatus {
@@ -68,6 +83,13 @@ impl AttemptStatus {
             diffstat: a.diffstat,
             disk_bytes: a.disk_bytes,
             error: a.error.clone(),
+            phase: a.phase.filter(|_| !a.state.is_finished()),
+            verify: a.verify.clone(),
+            activity: a.activity.clone(),
+            same_as: None,
+            port: a.port,
+            runs: a.runs,
+            result_tree: a.result_tree.clone(),
         }
     }
 
@@ -99,23 +121,51 @@ impl StatusReport {
     }
 }
 
-/// Rank: finished with changes and exit 0 first, then smaller change, then faster, then number.
+/// The ranking: verify passed > agent exited 0 > smaller change > faster; attempts without
+/// a change, or not finished, come last.
 fn rank_key(a: &AttemptStatus) -> (u8, usize, u64, usize) {
-    let class = match a.state {
-        AttemptState::Succeeded if a.has_changes() => 0,
+    let verify = a.verify.as_ref().map(|v| v.passed);
+    let tier = match a.state {
+        AttemptState::Succeeded if a.has_changes() => match verify {
+            Some(true) => 0,
+            None => 1,
+            Some(false) => 2,
+        },
         AttemptState::Failed | AttemptState::Cancelled | AttemptState::Interrupted
             if a.has_changes() =>
         {
-            1
+            3
         }
-        AttemptState::Running | AttemptState::Queued => 2,
-        _ => 3,
+        AttemptState::Running | AttemptState::Queued => 4,
+        _ => 5,
     };
     let size = a
         .diffstat
         .map(|d| d.additions + d.deletions)
         .unwrap_or(usize::MAX);
-    (class, size, a.elapsed_secs.unwrap_or(u64::MAX), a.n)
+    (tier, size, a.elapsed_secs.unwrap_or(u64::MAX), a.n)
+}
+
+/// Tiers a "best" attempt may come from: agents that succeeded with a change.
+const BEST_TIERS: u8 = 2;
+
+/// Mark attempts whose result is identical to an earlier attempt's.
+fn mark_identical(attempts: &mut [AttemptStatus]) {
+    let mut by_number: Vec<(usize, Option<String>)> = attempts
+        .iter()
+        .filter(|a| a.has_changes())
+        .map(|a| (a.n, a.result_tree.clone()))
+        .collect();
+    by_number.sort();
+    for a in attempts
+        .iter_mut()
+        .filter(|a| a.has_changes() && a.result_tree.is_some())
+    {
+        a.same_as = by_number
+            .iter()
+            .find(|(n, tree)| *n < a.n && *tree == a.result_tree)
+            .map(|(n, _)| *n);
+    }
 }
 
 pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
@@ -125,10 +175,11 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
     for (f, attempts) in states.load_all()? {
         let mut attempts: Vec<AttemptStatus> =
             attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
+        mark_identical(&mut attempts);
         attempts.sort_by_key(rank_key);
         let best = attempts
             .first()
-            .filter(|a| rank_key(a).0 == 0)
+            .filter(|a| rank_key(a).0 <= BEST_TIERS)
             .map(|a| a.id.clone());
         fanouts.push(FanoutStatus {
             id: f.id,

@@ -2,25 +2,26 @@
 //! `fanout __supervise <attempt dir>`, in its own session) that runs one agent to the end.
 //!
 //! It outlives the CLI and any editor: it holds the attempt's lock (so others can tell it is
-//! alive), starts the agent in its own process group with its output going to the attempt's
-//! log, records the exit code and timing, and finally commits whatever the agent changed to
-//! the attempt's branch, so nothing is lost if the worktree is removed later.
+//! alive); copies files in, takes ports and runs the setup commands; starts the agent in its
+//! own process group with its output piped through it into the attempt's log (reading what
+//! the agent is doing as it goes); records the exit code and timing; commits whatever the
+//! agent changed to the attempt's branch, so nothing is lost if the worktree is removed
+//! later; and runs the verify command on the result.
 
 use crate::error::{Error, IoContext, Result};
 use crate::ids::now_secs;
-use crate::state::{self, AttemptRecord, AttemptState, DiffStat, StateDir};
+use crate::state::{self, AttemptRecord, AttemptState, DiffStat, Phase, StateDir, VerifyResult};
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Start the supervisor of the attempt in `attempt_dir`, detached in its own session, and
 /// return once it holds the attempt's lock (so the attempt never looks interrupted).
 pub fn spawn(attempt_dir: &Path) -> Result<()> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Invalid(format!("cannot find the fanout binary: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(own_binary()?);
     cmd.arg("__supervise")
         .arg(attempt_dir)
         .stdin(Stdio::null())
@@ -75,76 +76,348 @@ fn own_binary() -> Result<std::path::PathBuf> {
 /// The supervisor's main: run the attempt in `dir` to its end.
 pub fn run(dir: &Path) -> Result<()> {
     let _lock = state::hold_lock(dir)?;
-    let states = StateDir::new(
-        dir.parent()
-            .and_then(Path::parent)
-            .and_then(Path::parent)
-            .expect("attempt dir depth")
-            .to_path_buf(),
-    );
-    let mut rec = states.read_attempt_at(dir)?;
-    rec.supervisor_pid = Some(std::process::id());
-    states.write_attempt(&rec)?;
-    announce_ready();
-
+    let state_root = dir
+        .ancestors()
+        .nth(3)
+        .expect("attempt folders are <state>/fanouts/<fanout>/<n>");
+    let states = StateDir::new(state_root.to_path_buf());
+    let rec = states.read_attempt_at(dir)?;
+    // Work from the worktree: agents' paths read relative to it, and the supervisor does not
+    // keep the caller's folder busy.
+    let _ = std::env::set_current_dir(&rec.worktree);
     let log_path = dir.join("log");
-    let mut log = std::fs::OpenOptions::new()
+    let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .at(&log_path)?;
+    let sup = Supervisor {
+        states,
+        dir: dir.to_path_buf(),
+        rec: Mutex::new(rec),
+        log: Mutex::new(log),
+    };
+    sup.update(|r| r.supervisor_pid = Some(std::process::id()))?;
+    announce_ready();
+    sup.main()
+}
 
-    let cancelled = || dir.join("cancel").exists();
-    if rec.start_delay_ms > 0 {
-        crate::process::wait_until(Duration::from_millis(rec.start_delay_ms), cancelled);
-    }
-    if cancelled() {
-        return finish(&states, &mut rec, AttemptState::Cancelled, None, &mut log);
+struct Supervisor {
+    states: StateDir,
+    dir: std::path::PathBuf,
+    /// The attempt's record; this process is its only writer while it lives.
+    rec: Mutex<AttemptRecord>,
+    log: Mutex<std::fs::File>,
+}
+
+/// What to do with a step's output lines besides logging them.
+enum Sink {
+    Plain,
+    /// The agent: track what it is doing.
+    Agent,
+    /// Verify: keep the last lines.
+    Tail(Vec<String>),
+}
+
+const VERIFY_TAIL_LINES: usize = 20;
+
+impl Supervisor {
+    fn snapshot(&self) -> AttemptRecord {
+        self.rec.lock().unwrap().clone()
     }
 
-    let _ = writeln!(log, "[fanout] $ {}", shell_words(&rec.argv));
-    let mut cmd = Command::new(&rec.argv[0]);
-    cmd.args(&rec.argv[1..])
-        .current_dir(&rec.worktree)
-        .envs(&rec.env)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().at(&log_path)?)
-        .stderr(log.try_clone().at(&log_path)?)
-        .process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            rec.error = Some(format!("cannot start {}: {e}", rec.argv[0]));
-            let _ = writeln!(log, "[fanout] {}", rec.error.as_deref().unwrap_or_default());
-            return finish(&states, &mut rec, AttemptState::Failed, None, &mut log);
+    fn update(&self, f: impl FnOnce(&mut AttemptRecord)) -> Result<()> {
+        let mut rec = self.rec.lock().unwrap();
+        f(&mut rec);
+        self.states.write_attempt(&rec)
+    }
+
+    fn note(&self, line: &str) {
+        let _ = writeln!(self.log.lock().unwrap(), "[fanout] {line}");
+    }
+
+    fn cancelled(&self) -> bool {
+        self.dir.join("cancel").exists()
+    }
+
+    fn main(&self) -> Result<()> {
+        let rec = self.snapshot();
+        if rec.start_delay_ms > 0 {
+            crate::process::wait_until(Duration::from_millis(rec.start_delay_ms), || {
+                self.cancelled()
+            });
         }
-    };
-    rec.state = AttemptState::Running;
-    rec.started_at = Some(now_secs());
-    rec.agent_pgid = Some(child.id() as i32);
-    states.write_attempt(&rec)?;
-    if cancelled() {
-        // Cancel raced with the start: the canceller may not have seen the group yet.
-        crate::process::stop_group(child.id() as i32, Duration::from_secs(5));
+        if self.cancelled() {
+            return self.finish(AttemptState::Cancelled, None);
+        }
+        self.update(|r| {
+            r.state = AttemptState::Running;
+            r.started_at = Some(now_secs());
+        })?;
+        if !rec.setup_done {
+            if let Err(message) = self.setup() {
+                self.note(&message);
+                self.update(|r| r.error = Some(message))?;
+                let end = if self.cancelled() {
+                    AttemptState::Cancelled
+                } else {
+                    AttemptState::Failed
+                };
+                return self.finish(end, None);
+            }
+        }
+        self.update(|r| r.phase = Some(Phase::Agent))?;
+        let argv = self.snapshot().argv;
+        let code = match self.run_step(&argv, Sink::Agent) {
+            Ok((code, _)) => code,
+            Err(message) => {
+                self.note(&message);
+                self.update(|r| r.error = Some(message))?;
+                return self.finish(AttemptState::Failed, None);
+            }
+        };
+        let shown = code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
+        self.note(&format!("agent exited with {shown}"));
+        let end = if self.cancelled() {
+            AttemptState::Cancelled
+        } else if code == Some(0) {
+            AttemptState::Succeeded
+        } else {
+            AttemptState::Failed
+        };
+        self.finish(end, code)
     }
-    let status = child.wait().at(&rec.worktree)?;
-    use std::os::unix::process::ExitStatusExt;
-    let code = status.code().or_else(|| status.signal().map(|s| 128 + s));
-    let _ = writeln!(
-        log,
-        "[fanout] agent exited with {}",
-        code.map(|c| c.to_string()).unwrap_or("?".into())
-    );
-    // Anything the agent left running in its group goes with it.
-    crate::process::stop_group(child.id() as i32, Duration::from_secs(2));
-    let end = if cancelled() {
-        AttemptState::Cancelled
-    } else if code == Some(0) {
-        AttemptState::Succeeded
-    } else {
-        AttemptState::Failed
-    };
-    finish(&states, &mut rec, end, code, &mut log)
+
+    /// Copy files in, take ports, run the setup commands. Err is the message for the user.
+    fn setup(&self) -> std::result::Result<(), String> {
+        let rec = self.snapshot();
+        let failed = |e: crate::error::Error| e.to_string();
+        self.update(|r| r.phase = Some(Phase::Setup))
+            .map_err(failed)?;
+        if !rec.copy.is_empty() {
+            let root = rec.env.get("FANOUT_ROOT").cloned().unwrap_or_default();
+            let copied =
+                crate::attempt_env::copy_matching(Path::new(&root), &rec.worktree, &rec.copy)
+                    .map_err(|e| format!("setup failed: copying files: {e}"))?;
+            self.note(&format!(
+                "copied {} file(s) from the main checkout: {}",
+                copied.len(),
+                copied.join(" ")
+            ));
+        }
+        if rec.port_count > 0 {
+            let port = crate::attempt_env::allocate_ports(&rec.fanout, rec.n, rec.port_count)
+                .map_err(|e| format!("setup failed: {e}"))?;
+            let last = port as u32 + rec.port_count as u32 - 1;
+            self.note(&format!("ports {port}-{last}"));
+            self.update(|r| r.port = Some(port)).map_err(failed)?;
+        }
+        for cmd in &rec.setup {
+            if self.cancelled() {
+                return Err("cancelled during setup".into());
+            }
+            match self.run_step(cmd, Sink::Plain) {
+                Ok((Some(0), _)) => {}
+                Ok((code, _)) => {
+                    let code = code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "a signal".into());
+                    return Err(format!(
+                        "setup failed: `{}` exited with {code}",
+                        shell_words(cmd)
+                    ));
+                }
+                Err(e) => return Err(format!("setup failed: {e}")),
+            }
+        }
+        let outputs = if rec.setup.is_empty() {
+            Default::default()
+        } else {
+            setup_outputs(&rec).map_err(|e| format!("setup failed: reading its results: {e}"))?
+        };
+        self.update(|r| {
+            r.setup_done = true;
+            r.setup_outputs = outputs;
+        })
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    /// The environment of setup, agent and verify alike.
+    fn env(&self) -> std::collections::BTreeMap<String, String> {
+        let rec = self.snapshot();
+        let mut env = rec.env.clone();
+        env.extend(crate::attempt_env::expand_env(
+            &rec.env_templates,
+            &rec.id,
+            rec.port,
+        ));
+        if let Some(port) = rec.port {
+            env.insert("FANOUT_PORT".into(), port.to_string());
+            env.insert("FANOUT_PORT_COUNT".into(), rec.port_count.to_string());
+        }
+        env
+    }
+
+    /// Run one command in the worktree, in its own process group (recorded, so cancel can
+    /// stop it), its output through a pipe into the log. Returns its exit code (128+signal
+    /// when killed) and the sink.
+    fn run_step(
+        &self,
+        argv: &[String],
+        sink: Sink,
+    ) -> std::result::Result<(Option<i32>, Sink), String> {
+        let rec = self.snapshot();
+        let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&rec.worktree)
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(writer.try_clone().map_err(|e| e.to_string())?)
+            .stderr(writer)
+            .process_group(0);
+        self.note(&format!("$ {}", shell_words(argv)));
+        let spawned = cmd.spawn();
+        // Our copies of the pipe's write end go now: EOF comes when the step's processes end.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
+        let pgid = child.id() as i32;
+        let _ = self.update(|r| r.agent_pgid = Some(pgid));
+        if self.cancelled() {
+            // Cancel raced with the start: the canceller may not have seen this group.
+            crate::process::stop_group(pgid, Duration::from_secs(5));
+        }
+        let (status, sink) = std::thread::scope(|scope| {
+            let pump = scope.spawn(|| self.pump(reader, sink));
+            let status = child.wait();
+            // Anything the step left running in its group goes with it.
+            crate::process::stop_group(pgid, Duration::from_secs(2));
+            (status, pump.join())
+        });
+        let status = status.map_err(|e| e.to_string())?;
+        let sink = sink.map_err(|_| "the output reader failed".to_string())?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok((
+            status.code().or_else(|| status.signal().map(|s| 128 + s)),
+            sink,
+        ))
+    }
+
+    /// Copy a step's output into the log line by line, feeding the sink.
+    fn pump(&self, reader: std::io::PipeReader, mut sink: Sink) -> Sink {
+        let mut reader = std::io::BufReader::new(reader);
+        let mut line = Vec::new();
+        let mut activity = crate::activity::Activity::default();
+        let mut written = crate::activity::Activity::default();
+        let mut last_write: Option<std::time::Instant> = None;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let _ = self.log.lock().unwrap().write_all(&line);
+            let text = String::from_utf8_lossy(&line);
+            match &mut sink {
+                Sink::Plain => {}
+                Sink::Agent => {
+                    // Throttled: the state file is rewritten at most twice a second.
+                    let due = last_write.is_none_or(|t| t.elapsed() > Duration::from_millis(500));
+                    if activity.feed(&text) && due {
+                        last_write = Some(std::time::Instant::now());
+                        written = activity.clone();
+                        let _ = self.update(|r| r.activity = Some(written.clone()));
+                    }
+                }
+                Sink::Tail(lines) => {
+                    lines.push(text.trim_end().to_string());
+                    if lines.len() > VERIFY_TAIL_LINES {
+                        lines.remove(0);
+                    }
+                }
+            }
+        }
+        if matches!(sink, Sink::Agent) && activity != written {
+            let _ = self.update(|r| r.activity = Some(activity));
+        }
+        sink
+    }
+
+    /// Record the end: commit the agent's change, verify it, clean up an empty attempt.
+    fn finish(&self, end: AttemptState, code: Option<i32>) -> Result<()> {
+        let rec = self.snapshot();
+        let collected = collect_changes(&rec);
+        if let Err(e) = &collected {
+            self.note(&format!("could not commit the attempt's changes: {e}"));
+        }
+        let changed = collected.as_ref().is_ok_and(|c| c.commit.is_some());
+        let verify = match (&rec.verify_command, end, changed) {
+            (Some(cmd), AttemptState::Succeeded, true) => Some(self.verify(cmd)),
+            _ => None,
+        };
+        let mut state = end;
+        let mut present = rec.worktree_present;
+        let nothing_to_keep = collected.is_ok() && !changed;
+        if nothing_to_keep && matches!(end, AttemptState::Succeeded | AttemptState::Failed) {
+            // The worktree and branch go now rather than leak.
+            if end == AttemptState::Succeeded {
+                state = AttemptState::Empty;
+            }
+            self.note("no changes; removing the worktree");
+            let repo = git2::Repository::open(&rec.worktree)
+                .and_then(|r| git2::Repository::open(r.commondir()));
+            if let Ok(repo) = repo {
+                let _ = crate::checkout::remove_worktree(
+                    &repo,
+                    &rec.worktree_name,
+                    &rec.worktree,
+                    Some(&rec.branch),
+                );
+            }
+            present = false;
+        }
+        let disk = present.then(|| crate::checkout::disk_usage(&rec.worktree));
+        self.update(|r| {
+            r.state = state;
+            r.exit_code = code;
+            match collected {
+                Ok(c) => {
+                    r.commit = c.commit.map(|id| id.to_string());
+                    r.diffstat = Some(c.stat);
+                    r.result_tree = Some(c.tree.to_string());
+                }
+                Err(e) => r.error = Some(format!("could not commit changes: {e}")),
+            }
+            r.verify = verify;
+            r.worktree_present = present;
+            r.disk_bytes = disk;
+            r.phase = None;
+            r.finished_at = Some(now_secs());
+        })
+    }
+
+    fn verify(&self, cmd: &[String]) -> VerifyResult {
+        let _ = self.update(|r| r.phase = Some(Phase::Verify));
+        let started = std::time::Instant::now();
+        let (code, tail) = match self.run_step(cmd, Sink::Tail(Vec::new())) {
+            Ok((code, Sink::Tail(tail))) => (code, tail),
+            Ok((code, _)) => (code, Vec::new()),
+            Err(e) => (None, vec![e]),
+        };
+        let passed = code == Some(0);
+        self.note(if passed {
+            "verify passed"
+        } else {
+            "verify failed"
+        });
+        VerifyResult {
+            passed,
+            exit_code: code,
+            duration_ms: started.elapsed().as_millis() as u64,
+            tail,
+        }
+    }
 }
 
 /// Tell the parent we hold the lock, then let go of the pipe (the parent may be gone soon).
@@ -158,69 +431,33 @@ fn announce_ready() {
     }
 }
 
-fn finish(
-    states: &StateDir,
-    rec: &mut AttemptRecord,
-    end: AttemptState,
-    code: Option<i32>,
-    log: &mut std::fs::File,
-) -> Result<()> {
-    rec.exit_code = code;
-    rec.state = end;
-    match collect_changes(rec) {
-        Ok((commit, stat)) => {
-            rec.commit = commit.map(|c| c.to_string());
-            rec.diffstat = Some(stat);
-            if rec.commit.is_none() {
-                // Nothing to keep: the worktree and branch go now rather than leak.
-                if end == AttemptState::Succeeded {
-                    rec.state = AttemptState::Empty;
-                }
-                if matches!(end, AttemptState::Succeeded | AttemptState::Failed) {
-                    let _ = writeln!(log, "[fanout] no changes; removing the worktree");
-                    if let Ok(repo) = git2::Repository::open(&rec.worktree)
-                        .and_then(|r| git2::Repository::open(r.commondir()))
-                    {
-                        let _ = crate::checkout::remove_worktree(
-                            &repo,
-                            &rec.worktree_name,
-                            &rec.worktree,
-                            Some(&rec.branch),
-                        );
-                    }
-                    rec.worktree_present = false;
-                }
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(log, "[fanout] could not commit the attempt's changes: {e}");
-            rec.error
-                .get_or_insert(format!("could not commit changes: {e}"));
-        }
-    }
-    if rec.worktree_present {
-        rec.disk_bytes = Some(crate::checkout::disk_usage(&rec.worktree));
-    }
-    rec.finished_at = Some(now_secs());
-    states.write_attempt(rec)
+struct Collected {
+    /// The commit holding the attempt's change (None when nothing changed).
+    commit: Option<git2::Oid>,
+    tree: git2::Oid,
+    stat: DiffStat,
 }
 
 /// Commit everything in the worktree (new files too) on top of the attempt's branch.
-/// Returns the new commit (None when nothing changed) and the change's size against the fork.
-fn collect_changes(rec: &AttemptRecord) -> Result<(Option<git2::Oid>, DiffStat)> {
+fn collect_changes(rec: &AttemptRecord) -> Result<Collected> {
     let repo = git2::Repository::open(&rec.worktree)?;
     let mut index = repo.index()?;
     index.update_all(["*"], None)?;
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+    let base = repo.find_commit(git2::Oid::from_str(&rec.base_commit)?)?;
+    leave_out_setup_outputs(&mut index, &base.tree()?, &rec.setup_outputs)?;
     index.write()?;
     let tree_id = index.write_tree()?;
     let head = repo.head()?.peel_to_commit()?;
-    let base = repo.find_commit(git2::Oid::from_str(&rec.base_commit)?)?;
     let tree = repo.find_tree(tree_id)?;
     let stat = diffstat(&repo, &base.tree()?, &tree)?;
     if tree_id == head.tree_id() {
-        let changed = head.id() != base.id();
-        return Ok((changed.then_some(head.id()), stat));
+        let changed = tree_id != base.tree_id();
+        return Ok(Collected {
+            commit: changed.then_some(head.id()),
+            tree: tree_id,
+            stat,
+        });
     }
     let sig = crate::snapshot::signature(&repo);
     let message = format!(
@@ -228,7 +465,57 @@ fn collect_changes(rec: &AttemptRecord) -> Result<(Option<git2::Oid>, DiffStat)>
         rec.id, rec.agent
     );
     let id = repo.commit(Some("HEAD"), &sig, &sig, &message, &tree, &[&head])?;
-    Ok((Some(id), stat))
+    Ok(Collected {
+        commit: Some(id),
+        tree: tree_id,
+        stat,
+    })
+}
+
+/// What setup changed in the worktree, against the fork's snapshot.
+fn setup_outputs(
+    rec: &AttemptRecord,
+) -> Result<std::collections::BTreeMap<String, Option<String>>> {
+    let repo = git2::Repository::open(&rec.worktree)?;
+    let base = repo
+        .find_commit(git2::Oid::from_str(&rec.base_commit)?)?
+        .tree()?;
+    let after = repo.find_tree(crate::snapshot::snapshot_tree(&rec.worktree, &[])?)?;
+    let diff = repo.diff_tree_to_tree(Some(&base), Some(&after), None)?;
+    let mut out = std::collections::BTreeMap::new();
+    for delta in diff.deltas() {
+        let new = delta.new_file();
+        let Some(path) = new.path().or(delta.old_file().path()) else {
+            continue;
+        };
+        let oid = (!new.id().is_zero()).then(|| new.id().to_string());
+        out.insert(path.to_string_lossy().into_owned(), oid);
+    }
+    Ok(out)
+}
+
+/// Put setup's own output back as it was in the snapshot, unless the agent changed it after.
+fn leave_out_setup_outputs(
+    index: &mut git2::Index,
+    base: &git2::Tree,
+    outputs: &std::collections::BTreeMap<String, Option<String>>,
+) -> Result<()> {
+    for (path, after_setup) in outputs {
+        let p = Path::new(path);
+        let now = index.get_path(p, 0).map(|e| e.id.to_string());
+        if now != *after_setup {
+            continue; // the agent changed it too: it is part of the attempt
+        }
+        match base.get_path(p) {
+            Ok(entry) => {
+                let mut e = crate::snapshot::blank_entry(path, entry.filemode() as u32);
+                e.id = entry.id();
+                index.add(&e)?;
+            }
+            Err(_) => index.remove_path(p)?,
+        }
+    }
+    Ok(())
 }
 
 pub fn diffstat(repo: &git2::Repository, old: &git2::Tree, new: &git2::Tree) -> Result<DiffStat> {

@@ -38,3 +38,31 @@ pub fn state_icon(s: AttemptState) -> &'static str {
         AttemptState::Empty => "∅",
     }
 }
+
+/// "tests" when verify passed, "tests ✗" when it failed.
+pub fn verify_label(v: &crate::state::VerifyResult) -> &'static str {
+    if v.passed {
+        "tests"
+    } else {
+        "tests ✗"
+    }
+}
+
+/// "editing src/lib.rs · 12.3k tokens · $0.04": what the agent does now and what it cost.
+pub fn activity_label(a: &crate::activity::Activity) -> String {
+    let mut parts = Vec::new();
+    if let Some(last) = &a.last {
+        parts.push(last.clone());
+    }
+    if let Some(t) = a.tokens {
+        parts.push(if t >= 1000 {
+            format!("{:.1}k tokens", t as f64 / 1000.0)
+        } else {
+            format!("{t} tokens")
+        });
+    }
+    if let Some(c) = a.cost_usd {
+        parts.push(format!("${c:.2}"));
+    }
+    parts.join(" · ")
+}

@@ -12,7 +12,7 @@ use crate::repo::RepoPaths;
 use crate::state::StateDir;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -101,6 +101,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send a follow-up to one finished attempt: its agent runs again in the same worktree.
+    Continue {
+        attempt: String,
+        #[arg(long)]
+        prompt: String,
+    },
+    /// Name the best attempt of a fanout (verify passed > exited 0 > smaller change > faster).
+    Best {
+        fanout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every agent profile: where it comes from, its binary and version, the argv it runs.
+    Agents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Review the repository's .fanout.toml and trust it to run its commands.
+    Trust {
+        /// Trust without asking (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// A first run with no setup: a throwaway repository, a task forked into 3 demo attempts.
     Demo {
         /// Keep going without pausing between steps (for scripts).
@@ -144,6 +167,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Discard { ids } => discard_or_cancel(&ids, true),
         Command::Cancel { ids } => discard_or_cancel(&ids, false),
         Command::Gc { older_than, json } => gc(older_than, json),
+        Command::Continue { attempt, prompt } => continue_attempt(&attempt, &prompt),
+        Command::Best { fanout, json } => best(&fanout, json),
+        Command::Agents { json } => agents(json),
+        Command::Trust { yes } => trust(yes),
         Command::Demo { no_watch } => demo::run(no_watch),
         Command::Lsp { .. } => crate::lsp::serve(),
         Command::Supervise { dir } => crate::supervisor::run(&dir).map(|_| 0),
@@ -211,6 +238,9 @@ fn try_fork(
         overlays: vec![],
     };
     let result = crate::fork::fork(&paths, &config, &req)?;
+    for w in &result.warnings {
+        eprintln!("fanout: warning: {w}");
+    }
     if json {
         return print_json(&result);
     }
@@ -417,5 +447,155 @@ fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
         println!("pruned stale worktree record {name}");
     }
     println!("reclaimed {}", format::bytes(report.bytes_freed));
+    Ok(0)
+}
+
+fn continue_attempt(attempt: &str, prompt: &str) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    let a = resolve_attempt(&states, attempt)?;
+    crate::followup::continue_attempt(&paths, &Config::load_user()?, &a, prompt)?;
+    println!(
+        "{} is running again with your follow-up; `fanout status --watch` to follow it",
+        a.id
+    );
+    Ok(0)
+}
+
+fn best(fanout: &str, json: bool) -> Result<i32> {
+    let paths = here()?;
+    let states = StateDir::new(paths.state_dir.clone());
+    let id = match resolve(&states, fanout)? {
+        Target::Fanout(f, _) => f.id,
+        Target::Attempt(a) => a.fanout,
+    };
+    let report = crate::status::report(&paths)?;
+    let f = report
+        .fanouts
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| Error::UnknownId(fanout.into()))?;
+    let best = f
+        .best
+        .as_ref()
+        .and_then(|b| f.attempts.iter().find(|a| &a.id == b));
+    if json {
+        return print_json(&serde_json::json!({"fanout": f.id, "best": best}));
+    }
+    match best {
+        Some(a) => {
+            println!("{}", a.id);
+            Ok(0)
+        }
+        None => {
+            let running = f.attempts.iter().any(|a| !a.state.is_finished());
+            eprintln!(
+                "fanout: no best attempt for {} yet: {}",
+                f.id,
+                if running {
+                    "attempts are still running"
+                } else {
+                    "no attempt succeeded with a change"
+                }
+            );
+            Ok(1)
+        }
+    }
+}
+
+fn agents(json: bool) -> Result<i32> {
+    let user = Config::load_user()?;
+    let workdir = std::env::current_dir()
+        .ok()
+        .and_then(|d| RepoPaths::discover(&d).ok())
+        .map(|p| p.workdir);
+    let eff = match &workdir {
+        Some(w) => crate::repo_config::effective(&user, w)?,
+        None => crate::repo_config::effective(&user, Path::new("/nonexistent"))?,
+    };
+    if let Some(w) = &eff.untrusted_warning {
+        eprintln!("fanout: warning: {w}");
+    }
+    let roster = eff.config.default_roster().unwrap_or_default();
+    let found: Vec<crate::agents::Detection> = eff
+        .config
+        .profiles()
+        .iter()
+        .map(|(name, p)| {
+            crate::agents::detect(name, eff.sources.get(name).copied().unwrap_or("user"), p)
+        })
+        .collect();
+    if json {
+        return print_json(&serde_json::json!({"roster": roster, "agents": found}));
+    }
+    for d in &found {
+        let mark = if d.usable { "✓" } else { "✗" };
+        let version = d.version.as_deref().unwrap_or("-");
+        println!("{mark} {:<13} {:<10} {}", d.name, d.source, version);
+        println!("    {}", crate::repo_config::show_argv(&d.argv));
+        if let Some(note) = &d.note {
+            println!("    {note}");
+        }
+    }
+    println!(
+        "roster: {}",
+        if roster.is_empty() {
+            "(none: configure `agents` or install an agent CLI)".to_string()
+        } else {
+            roster.join(", ")
+        }
+    );
+    Ok(0)
+}
+
+fn trust(yes: bool) -> Result<i32> {
+    let paths = here()?;
+    let Some(file) = crate::repo_config::RepoConfigFile::load(&paths.workdir)? else {
+        return Err(Error::Invalid(format!(
+            "{} has no {}",
+            paths.workdir.display(),
+            crate::repo_config::FILE_NAME
+        )));
+    };
+    if file.trusted {
+        println!(
+            "{} is already trusted (sha256 {})",
+            file.path.display(),
+            &file.sha256[..12]
+        );
+        return Ok(0);
+    }
+    let commands = file.config.commands();
+    println!(
+        "{} would run, in each attempt's worktree:",
+        file.path.display()
+    );
+    if commands.is_empty() {
+        println!("  (no commands)");
+    }
+    for c in &commands {
+        println!("  {c}");
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Invalid(
+                "not a terminal to ask on: rerun with --yes to trust it".into(),
+            ));
+        }
+        print!("Trust this exact file? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("not trusted; its commands stay ignored");
+            return Ok(1);
+        }
+    }
+    file.trust()?;
+    println!(
+        "trusted {} (sha256 {}); editing it revokes the trust",
+        file.path.display(),
+        &file.sha256[..12]
+    );
     Ok(0)
 }

@@ -50,6 +50,19 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if let Some(code) = a.exit_code {
             let _ = write!(line, "  exit {code}");
         }
+        if let Some(phase) = a.phase.filter(|p| *p != crate::state::Phase::Agent) {
+            let _ = write!(
+                line,
+                "  ({})",
+                serde_json::to_value(phase)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(v) = &a.verify {
+            let _ = write!(line, "  {}", super::format::verify_label(v));
+        }
         if let Some(d) = a.diffstat {
             let _ = write!(
                 line,
@@ -66,8 +79,19 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if a.worktree_present {
             let _ = write!(line, "  {}", a.worktree.display());
         }
+        if let Some(n) = a.same_as {
+            let _ = write!(line, "  same as #{n}");
+        }
         if let Some(e) = &a.error {
             let _ = write!(line, "  ({e})");
+        }
+        if let Some(act) = a
+            .activity
+            .as_ref()
+            .map(super::format::activity_label)
+            .filter(|s| !s.is_empty())
+        {
+            let _ = write!(line, "\n        {act}");
         }
         let line = if color {
             colorize(&line, a.state)

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::request::ApplyWorkspaceEdit;
-use tower_lsp_server::ls_types::{ApplyWorkspaceEditParams, ShowDocumentParams, Uri};
+use tower_lsp_server::ls_types::{
+    ApplyWorkspaceEditParams, MessageActionItem, MessageType, ShowDocumentParams, Uri,
+};
 
 pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
     let result = match command {
@@ -26,6 +28,7 @@ pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
         "fanout.discard" => stop(b, parse(command, arg)?, true).await,
         "fanout.cancel" => stop(b, parse(command, arg)?, false).await,
         "fanout.log" => log(b, parse(command, arg)?).await,
+        "fanout.continue" => continue_(b, parse(command, arg)?).await,
         other => Err(Error::invalid_params(format!("unknown command: {other}"))),
     };
     if let Err(e) = &result {
@@ -159,6 +162,7 @@ struct TryArgs {
 async fn try_fork(b: &Backend, args: TryArgs) -> Result<Value> {
     let (repo, rel) = file_in_repo(b, &args.uri)?;
     let overlays = b.docs.overlays(&repo);
+    ask_trust(b, &repo).await;
     let settings = b.settings.read().unwrap().clone();
     let req = crate::fork::ForkRequest {
         file: rel,
@@ -169,19 +173,75 @@ async fn try_fork(b: &Backend, args: TryArgs) -> Result<Value> {
         overlays,
     };
     let repo2 = repo.clone();
-    let result = blocking(move || {
-        let mut config = crate::config::Config::load_user()?;
-        if settings.attempts.is_some() {
-            config.attempts = settings.attempts;
-        }
-        if settings.agents.as_ref().is_some_and(|a| !a.is_empty()) {
-            config.agents = settings.agents;
-        }
-        crate::fork::fork(&repo2, &config, &req)
-    })
-    .await?;
+    let result =
+        blocking(move || crate::fork::fork(&repo2, &user_config(&settings)?, &req)).await?;
     b.live.poke(&repo.workdir);
+    for w in &result.warnings {
+        b.client
+            .show_message(MessageType::WARNING, format!("fanout: {w}"))
+            .await;
+    }
     to_value(result)
+}
+
+/// The user's config with the editor's settings on top.
+fn user_config(settings: &super::server::Settings) -> crate::error::Result<crate::config::Config> {
+    let mut config = crate::config::Config::load_user()?;
+    if settings.attempts.is_some() {
+        config.attempts = settings.attempts;
+    }
+    if settings.agents.as_ref().is_some_and(|a| !a.is_empty()) {
+        config.agents = settings.agents.clone();
+    }
+    Ok(config)
+}
+
+/// Ask the user, once per content of the file, whether to trust the repository's
+/// `.fanout.toml` commands (Trust / Ignore). Editing the file asks again.
+pub async fn ask_trust(b: &Backend, repo: &RepoPaths) {
+    let workdir = repo.workdir.clone();
+    let Ok(Some(file)) = blocking(move || crate::repo_config::RepoConfigFile::load(&workdir)).await
+    else {
+        return;
+    };
+    if file.trusted || !file.config.has_commands() || !b.trust_asked.insert(file.sha256.clone()) {
+        return;
+    }
+    let message = format!(
+        "fanout: {} wants to run commands in each attempt:\n{}\nTrust this file?",
+        file.path.display(),
+        file.config.commands().join("\n")
+    );
+    let actions = vec![
+        MessageActionItem {
+            title: "Trust".into(),
+            properties: Default::default(),
+        },
+        MessageActionItem {
+            title: "Ignore".into(),
+            properties: Default::default(),
+        },
+    ];
+    match b
+        .client
+        .show_message_request(MessageType::WARNING, message, Some(actions))
+        .await
+    {
+        Ok(Some(choice)) if choice.title == "Trust" => {
+            if let Err(e) = blocking(move || file.trust()).await {
+                b.client
+                    .show_message(
+                        MessageType::ERROR,
+                        format!("fanout: could not record trust: {}", e.message),
+                    )
+                    .await;
+            }
+        }
+        _ => tracing::info!(
+            "{} left untrusted: its commands are ignored",
+            file.path.display()
+        ),
+    }
 }
 
 async fn status(b: &Backend) -> Result<Value> {
@@ -350,12 +410,15 @@ async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
         let states = StateDir::new(repo2.state_dir.clone());
         let mut ids = Vec::new();
         for a in &attempts {
-            if discard {
+            let acted = if discard {
                 crate::cleanup::discard(&repo2, &states, a)?;
+                true
             } else {
-                crate::cleanup::cancel(&states, a)?;
+                crate::cleanup::cancel(&states, a)?
+            };
+            if acted {
+                ids.push(a.id.clone());
             }
-            ids.push(a.id.clone());
         }
         Ok(ids)
     })
@@ -378,4 +441,24 @@ async fn log(b: &Backend, args: LogArgs) -> Result<Value> {
     })
     .await?;
     Ok(json!({"text": text}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContinueArgs {
+    attempt: String,
+    prompt: String,
+}
+
+async fn continue_(b: &Backend, args: ContinueArgs) -> Result<Value> {
+    let (repo, a) = find_attempt(b, &args.attempt).await?;
+    let settings = b.settings.read().unwrap().clone();
+    let id = a.id.clone();
+    let repo2 = repo.clone();
+    blocking(move || {
+        crate::followup::continue_attempt(&repo2, &user_config(&settings)?, &a, &args.prompt)
+    })
+    .await?;
+    b.live.poke(&repo.workdir);
+    Ok(json!({"attempt": id}))
 }

@@ -1,8 +1,8 @@
 //! Code lenses: `Try N approaches` on every task line, and one lens per attempt (plus
 //! `Accept #n`) on the task a fanout was started from.
 
-use crate::cli::format::duration;
-use crate::state::AttemptState;
+use crate::cli::format::{activity_label, duration, verify_label};
+use crate::state::{AttemptState, Phase};
 use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
 use crate::tasks::Task;
 use serde_json::json;
@@ -76,7 +76,8 @@ fn belongs_to(f: &FanoutStatus, task: &Task, all: &[Task]) -> bool {
     nearest.is_some_and(|n| n.line == task.line)
 }
 
-/// `#1 claude ⟳ running 1m12s`, `#2 codex ✓ +12 −3`, `#3 gemini ✗ exit 1`.
+/// `#1 claude ⟳ running 1m12s · editing src/lib.rs`, `#2 codex ✓ tests +12 −3`,
+/// `#3 gemini ✗ exit 1`, `#4 claude ✓ +12 −3 (same as #2)`.
 pub fn title(a: &AttemptStatus) -> String {
     let head = format!("#{} {}", a.n, a.agent);
     let stat = a
@@ -84,23 +85,41 @@ pub fn title(a: &AttemptStatus) -> String {
         .filter(|d| d.files > 0)
         .map(|d| format!(" +{} −{}", d.additions, d.deletions))
         .unwrap_or_default();
-    match a.state {
+    let tests = a
+        .verify
+        .as_ref()
+        .map(|v| format!(" {}", verify_label(v)))
+        .unwrap_or_default();
+    let same = a
+        .same_as
+        .map(|n| format!(" (same as #{n})"))
+        .unwrap_or_default();
+    let elapsed = a.elapsed_secs.map(duration).unwrap_or_default();
+    let doing = a
+        .activity
+        .as_ref()
+        .map(activity_label)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(" · {s}"))
+        .unwrap_or_default();
+    let t = match a.state {
         AttemptState::Queued => format!("{head} … queued"),
-        AttemptState::Running => format!(
-            "{head} ⟳ running {}",
-            a.elapsed_secs.map(duration).unwrap_or_default()
-        )
-        .trim_end()
-        .to_string(),
-        AttemptState::Succeeded => format!("{head} ✓{stat}"),
-        AttemptState::Failed => match a.exit_code {
-            Some(code) => format!("{head} ✗ exit {code}{stat}"),
-            None => format!("{head} ✗ {}", a.error.as_deref().unwrap_or("failed")),
+        AttemptState::Running => match a.phase {
+            Some(Phase::Setup) => format!("{head} ⟳ setup {elapsed}"),
+            Some(Phase::Verify) => format!("{head} ⟳ testing {elapsed}"),
+            _ => format!("{head} ⟳ running {elapsed}{doing}"),
+        },
+        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}"),
+        AttemptState::Failed => match (a.exit_code, &a.error) {
+            (_, Some(e)) if e.starts_with("setup failed") => format!("{head} ✗ setup failed"),
+            (Some(code), _) => format!("{head} ✗ exit {code}{stat}"),
+            (None, e) => format!("{head} ✗ {}", e.as_deref().unwrap_or("failed")),
         },
         AttemptState::Cancelled => format!("{head} ⊘ cancelled{stat}"),
         AttemptState::Interrupted => format!("{head} ! interrupted"),
         AttemptState::Empty => format!("{head} ∅ no changes"),
-    }
+    };
+    t.trim_end().to_string()
 }
 
 fn lens(range: Range, title: String, command: &str, arg: serde_json::Value) -> CodeLens {

@@ -41,9 +41,11 @@ pub struct Backend {
     /// Repository of each folder looked up so far (None: not in a repository).
     repo_of_dir: DashMap<PathBuf, Option<RepoPaths>>,
     pub live: Arc<Live>,
+    /// `.fanout.toml` contents (by hash) the user was already asked to trust.
+    pub trust_asked: dashmap::DashSet<String>,
 }
 
-pub const COMMANDS: [&str; 9] = [
+pub const COMMANDS: [&str; 10] = [
     "fanout.try",
     "fanout.status",
     "fanout.diff",
@@ -53,6 +55,7 @@ pub const COMMANDS: [&str; 9] = [
     "fanout.discard",
     "fanout.cancel",
     "fanout.log",
+    "fanout.continue",
 ];
 
 impl Backend {
@@ -65,6 +68,7 @@ impl Backend {
             settings: RwLock::new(Settings::default()),
             roots: RwLock::new(Vec::new()),
             repo_of_dir: DashMap::new(),
+            trust_asked: dashmap::DashSet::new(),
         }
     }
 
@@ -120,10 +124,12 @@ impl LanguageServer for Backend {
                 .unwrap_or(false),
             edit: convert::EditSupport {
                 document_changes: edit.and_then(|e| e.document_changes).unwrap_or(false),
-                create_and_delete: resource_ops.is_some_and(|ops| {
-                    ops.contains(&ResourceOperationKind::Create)
-                        && ops.contains(&ResourceOperationKind::Delete)
-                }),
+                // Resource operations exist only inside documentChanges.
+                create_and_delete: edit.and_then(|e| e.document_changes).unwrap_or(false)
+                    && resource_ops.is_some_and(|ops| {
+                        ops.contains(&ResourceOperationKind::Create)
+                            && ops.contains(&ResourceOperationKind::Delete)
+                    }),
             },
         });
         self.live.set_caps(self.caps());
