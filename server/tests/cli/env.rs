@@ -269,3 +269,29 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 pub fn group_alive(pgid: i64) -> bool {
     unsafe { libc::kill(-(pgid as i32), 0) == 0 }
 }
+
+impl TestEnv {
+    /// The raw state record of attempt `n` of `fanout`, as its supervisor wrote it.
+    pub fn record(&self, fanout: &str, n: usize) -> Value {
+        let p = self
+            .repo
+            .join(format!(".git/fanout/fanouts/{fanout}/{n}/state.json"));
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+
+    /// Wait until attempt `n`'s agent is running; returns (supervisor pid, agent process group).
+    pub fn wait_agent_running(&self, fanout: &str, n: usize) -> (i64, i64) {
+        wait_for("the agent to run", Duration::from_secs(60), || {
+            let r = self.record(fanout, n);
+            let running = r["state"] == "running" && r["phase"] == "agent";
+            match (
+                running,
+                r["supervisor_pid"].as_i64(),
+                r["agent_pgid"].as_i64(),
+            ) {
+                (true, Some(pid), Some(pgid)) => Some((pid, pgid)),
+                _ => None,
+            }
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //! real binary, real detached supervisors, and a fake agent script that edits files.
 
 mod env;
+mod environment;
 
 use env::{group_alive, wait_for, TestEnv};
 use std::time::Duration;
@@ -281,21 +282,9 @@ fn two_concurrent_tries_do_not_corrupt_state() {
 #[test]
 fn a_killed_supervisor_shows_as_interrupted() {
     let env = lib_repo().with("FAKE_AGENT_MODE", "hang");
-    let (_, attempts) = env.try_task("src/lib.rs", 2, &["-n", "1"]);
+    let (fanout, attempts) = env.try_task("src/lib.rs", 2, &["-n", "1"]);
     let id = &attempts[0];
-    let running = env.wait_status("running", |s| {
-        s["fanouts"][0]["attempts"][0]["state"] == "running"
-    });
-    let _ = running;
-    let state_dir = env
-        .repo
-        .join(".git/fanout/fanouts")
-        .join(id.split('-').next().unwrap())
-        .join("1");
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).unwrap()).unwrap();
-    let pid = rec["supervisor_pid"].as_i64().unwrap();
-    let pgid = rec["agent_pgid"].as_i64().unwrap();
+    let (pid, pgid) = env.wait_agent_running(&fanout, 1);
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     env.wait_status("interrupted", |s| {
         s["fanouts"][0]["attempts"][0]["state"] == "interrupted"
@@ -311,23 +300,8 @@ fn a_killed_supervisor_shows_as_interrupted() {
 fn cancel_keeps_the_worktree_and_discard_removes_it_and_its_processes() {
     let env = lib_repo().with("FAKE_AGENT_MODE", "hang");
     let (fanout, attempts) = env.try_task("src/lib.rs", 2, &["-n", "2"]);
-    env.wait_status("both running", |s| {
-        s["fanouts"][0]["attempts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["state"] == "running")
-    });
     let pgids: Vec<i64> = (1..=2)
-        .map(|n| {
-            let p = env
-                .repo
-                .join(format!(".git/fanout/fanouts/{fanout}/{n}/state.json"));
-            serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap()
-                ["agent_pgid"]
-                .as_i64()
-                .unwrap()
-        })
+        .map(|n| env.wait_agent_running(&fanout, n).1)
         .collect();
     env.ok(&["cancel", &attempts[0]]);
     assert!(!group_alive(pgids[0]));
