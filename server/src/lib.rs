@@ -16,6 +16,7 @@ pub mod followup;
 pub mod fork;
 pub mod ids;
 pub mod inspect;
+pub mod labels;
 pub mod lookup;
 pub mod lsp;
 pub mod merge;

@@ -2,7 +2,6 @@
 //! does is an engine call; this module only parses arguments and prints.
 
 mod demo;
-pub mod format;
 mod status_view;
 
 use crate::config::Config;
@@ -424,7 +423,7 @@ fn discard_or_cancel(ids: &[String], discard: bool) -> Result<i32> {
         }
     }
     if discard {
-        println!("freed {}", format::bytes(freed));
+        println!("freed {}", crate::labels::bytes(freed));
     }
     Ok(0)
 }
@@ -446,7 +445,7 @@ fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
     for name in &report.pruned_worktrees {
         println!("pruned stale worktree record {name}");
     }
-    println!("reclaimed {}", format::bytes(report.bytes_freed));
+    println!("reclaimed {}", crate::labels::bytes(report.bytes_freed));
     Ok(0)
 }
 

@@ -1,6 +1,6 @@
 //! `fanout status`: the table, and `--watch`'s live redraw.
 
-use super::format::{bytes, duration, state_icon};
+use crate::labels::{bytes, duration, state_icon};
 use crate::status::{FanoutStatus, StatusReport};
 use std::fmt::Write;
 
@@ -61,7 +61,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             );
         }
         if let Some(v) = &a.verify {
-            let _ = write!(line, "  {}", super::format::verify_label(v));
+            let _ = write!(line, "  {}", crate::labels::verify_label(v));
         }
         if let Some(d) = a.diffstat {
             let _ = write!(
@@ -88,7 +88,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if let Some(act) = a
             .activity
             .as_ref()
-            .map(super::format::activity_label)
+            .map(crate::labels::activity_label)
             .filter(|s| !s.is_empty())
         {
             let _ = write!(line, "\n        {act}");

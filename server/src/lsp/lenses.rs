@@ -1,7 +1,7 @@
 //! Code lenses: `Try N approaches` on every task line, and one lens per attempt (plus
 //! `Accept #n`) on the task a fanout was started from.
 
-use crate::cli::format::{activity_label, duration, verify_label};
+use crate::labels::{activity_label, duration, verify_label};
 use crate::state::{AttemptState, Phase};
 use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
 use crate::tasks::Task;

@@ -1,4 +1,5 @@
-//! Human-readable pieces shared by the CLI's views (and the language server's lens titles).
+//! Short human-readable labels (durations, sizes, states, verify and activity) shared by the
+//! CLI's views and the language server's lens titles.
 
 use crate::state::AttemptState;
 
