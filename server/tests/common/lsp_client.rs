@@ -1,0 +1,476 @@
+//! A small JSON-RPC client for `fanout lsp`, speaking LSP over the child's stdio with
+//! Content-Length framing.
+//!
+//! A reader thread parses every message the server writes (strictly: any byte on stdout that
+//! is not a well-formed frame is recorded as a framing error), routes responses to the waiting
+//! request by id, answers the server's own requests (`workspace/applyEdit`,
+//! `window/workDoneProgress/create`, ...) and records every notification and server request,
+//! in order, so tests can wait for one with [`LspClient::wait_for`], never with fixed sleeps.
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a request or a wait may take before the test fails. Generous: the tests run in
+/// parallel, each with its own server, supervisors and agents.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A message from the server that is not a response: a notification, or a request to the
+/// client (then `id` is set).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub method: String,
+    pub params: Value,
+    pub id: Option<Value>,
+}
+
+impl Incoming {
+    pub fn is(&self, method: &str) -> bool {
+        self.method == method
+    }
+}
+
+/// A JSON-RPC error answered by the server.
+#[derive(Debug, Clone)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct State {
+    responses: HashMap<i64, Value>,
+    incoming: Vec<Incoming>,
+    /// What to answer the next `workspace/applyEdit` requests with.
+    apply_edit_reply: Option<Value>,
+    framing_errors: Vec<String>,
+    stdout_closed: bool,
+    stderr: String,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct LspClient {
+    child: Child,
+    stdin: Arc<Mutex<ChildStdin>>,
+    shared: Arc<Shared>,
+    next_id: i64,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl LspClient {
+    /// Start `fanout <args>` (e.g. `["lsp"]`) with exactly the environment the command has.
+    pub fn spawn(mut command: Command) -> LspClient {
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start fanout lsp");
+        let stdin = Arc::new(Mutex::new(child.stdin.take().unwrap()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let reader = {
+            let shared = Arc::clone(&shared);
+            let stdin = Arc::clone(&stdin);
+            std::thread::spawn(move || read_messages(stdout, &shared, &stdin))
+        };
+        let errors = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(stderr);
+                let mut line = String::new();
+                while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                    shared.lock().stderr.push_str(&line);
+                    line.clear();
+                }
+            })
+        };
+        LspClient {
+            child,
+            stdin,
+            shared,
+            next_id: 1,
+            threads: vec![reader, errors],
+        }
+    }
+
+    /// `initialize` with `capabilities` and `initializationOptions`, then `initialized`.
+    /// Returns the server's InitializeResult.
+    pub fn initialize(&mut self, root: &Path, capabilities: Value, options: Value) -> Value {
+        let uri = file_uri(root);
+        let result = self
+            .request(
+                "initialize",
+                json!({
+                    "processId": std::process::id(),
+                    "rootUri": uri,
+                    "workspaceFolders": [{"uri": uri, "name": "workspace"}],
+                    "capabilities": capabilities,
+                    "initializationOptions": options,
+                }),
+            )
+            .expect("initialize");
+        self.notify("initialized", json!({}));
+        result
+    }
+
+    /// Send a request and wait for its response.
+    pub fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let id = self.send_request(method, params);
+        self.response(id)
+    }
+
+    /// Send a request without waiting; [`LspClient::response`] collects the answer.
+    pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    pub fn response(&mut self, id: i64) -> Result<Value, RpcError> {
+        let message = {
+            let state = self.wait_until(TIMEOUT, |s| s.responses.contains_key(&id));
+            let mut state = state.unwrap_or_else(|s| {
+                panic!(
+                    "no response to request {id} within {TIMEOUT:?}\n{}",
+                    describe(&s)
+                )
+            });
+            state.responses.remove(&id).unwrap()
+        };
+        match message.get("error") {
+            Some(e) => Err(RpcError {
+                code: e["code"].as_i64().unwrap_or(0),
+                message: e["message"].as_str().unwrap_or_default().to_string(),
+            }),
+            None => Ok(message.get("result").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// `workspace/executeCommand` with its one JSON object argument.
+    pub fn execute(&mut self, command: &str, argument: Value) -> Result<Value, RpcError> {
+        self.request(
+            "workspace/executeCommand",
+            json!({"command": command, "arguments": [argument]}),
+        )
+    }
+
+    /// What the next `workspace/applyEdit` requests are answered with (default
+    /// `{"applied": true}`).
+    pub fn answer_apply_edit_with(&self, reply: Value) {
+        self.shared.lock().apply_edit_reply = Some(reply);
+    }
+
+    /// How many notifications and server requests have arrived so far: a mark for
+    /// [`LspClient::wait_for_after`].
+    pub fn mark(&self) -> usize {
+        self.shared.lock().incoming.len()
+    }
+
+    /// Every notification and server request received so far, in order.
+    pub fn incoming(&self) -> Vec<Incoming> {
+        self.shared.lock().incoming.clone()
+    }
+
+    /// The first message (notification or server request) matching `predicate`, waiting for
+    /// it up to `timeout`.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, predicate: impl Fn(&Incoming) -> bool) -> Incoming {
+        self.wait_for_after(0, what, predicate)
+    }
+
+    /// The first message arrived after `mark` matching `predicate`.
+    #[track_caller]
+    pub fn wait_for_after(
+        &self,
+        mark: usize,
+        what: &str,
+        predicate: impl Fn(&Incoming) -> bool,
+    ) -> Incoming {
+        let found = |s: &State| s.incoming.iter().skip(mark).position(&predicate);
+        match self.wait_until(TIMEOUT, |s| found(s).is_some()) {
+            Ok(state) => state.incoming[mark + found(&state).unwrap()].clone(),
+            Err(state) => panic!(
+                "timed out after {TIMEOUT:?} waiting for {what}\n{}",
+                describe(&state)
+            ),
+        }
+    }
+
+    /// Whether any message arrived after `mark` matches `predicate` (no waiting).
+    pub fn saw_after(&self, mark: usize, predicate: impl Fn(&Incoming) -> bool) -> bool {
+        self.shared.lock().incoming.iter().skip(mark).any(predicate)
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.shared.lock().stderr.clone()
+    }
+
+    /// Stdout problems: bytes that were not a well-formed LSP frame.
+    pub fn framing_errors(&self) -> Vec<String> {
+        self.shared.lock().framing_errors.clone()
+    }
+
+    /// `shutdown` then `exit`; returns how the process ended (it must end by itself).
+    pub fn shutdown_and_exit(&mut self) -> ExitStatus {
+        let result = self.request("shutdown", Value::Null).expect("shutdown");
+        assert_eq!(result, Value::Null, "shutdown answers null");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for fanout lsp") {
+                for t in self.threads.drain(..) {
+                    let _ = t.join();
+                }
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fanout lsp did not exit within {TIMEOUT:?} of `exit`"
+            );
+            // Polling for a child's exit (no portable way to wait with a timeout).
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn send(&self, message: &Value) {
+        write_message(&self.stdin, message);
+    }
+
+    /// Wait until `ready` holds for the state, or `timeout` passes (Err with the state).
+    fn wait_until(
+        &self,
+        timeout: Duration,
+        ready: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'_, State>, MutexGuard<'_, State>> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            if ready(&state) {
+                return Ok(state);
+            }
+            let now = Instant::now();
+            if now >= deadline || state.stdout_closed {
+                return Err(state);
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        // A test that failed half-way: do not leave the server behind.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The state in a few lines, for failure messages.
+fn describe(state: &State) -> String {
+    let mut out = String::from("messages received:\n");
+    for m in state.incoming.iter().rev().take(30).rev() {
+        let params = m.params.to_string();
+        let short: String = params.chars().take(300).collect();
+        out.push_str(&format!("  {} {short}\n", m.method));
+    }
+    if !state.framing_errors.is_empty() {
+        out.push_str(&format!("framing errors: {:?}\n", state.framing_errors));
+    }
+    if state.stdout_closed {
+        out.push_str("the server closed stdout\n");
+    }
+    let tail: Vec<&str> = state.stderr.lines().rev().take(40).collect();
+    out.push_str("server stderr (last lines):\n");
+    for line in tail.into_iter().rev() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+fn write_message(stdin: &Mutex<ChildStdin>, message: &Value) {
+    let body = serde_json::to_vec(message).unwrap();
+    let mut stdin = stdin.lock().unwrap_or_else(|p| p.into_inner());
+    // The server may be gone (a test of exit); the test notices through the process.
+    let _ = write!(stdin, "Content-Length: {}\r\n\r\n", body.len());
+    let _ = stdin.write_all(&body);
+    let _ = stdin.flush();
+}
+
+/// The reader thread: parse frames until EOF, strictly.
+fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<ChildStdin>) {
+    let mut input = BufReader::new(stdout);
+    loop {
+        let frame = match read_frame(&mut input) {
+            Ok(Some(body)) => body,
+            Ok(None) => break,
+            Err(e) => {
+                shared.lock().framing_errors.push(e);
+                break;
+            }
+        };
+        let message: Value = match serde_json::from_slice(&frame) {
+            Ok(v) => v,
+            Err(e) => {
+                let text = String::from_utf8_lossy(&frame).into_owned();
+                shared
+                    .lock()
+                    .framing_errors
+                    .push(format!("a body that is not JSON ({e}): {text}"));
+                continue;
+            }
+        };
+        if message["jsonrpc"] != "2.0" {
+            shared
+                .lock()
+                .framing_errors
+                .push(format!("not JSON-RPC 2.0: {message}"));
+        }
+        handle(message, shared, stdin);
+        shared.changed.notify_all();
+    }
+    shared.lock().stdout_closed = true;
+    shared.changed.notify_all();
+}
+
+/// One frame's body; None at a clean EOF (between frames).
+fn read_frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
+    let mut length: Option<usize> = None;
+    let mut first = true;
+    loop {
+        let mut line = Vec::new();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return if first {
+                Ok(None)
+            } else {
+                Err("EOF inside a header".into())
+            };
+        }
+        first = false;
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let Some(header) = text.strip_suffix("\r\n") else {
+            return Err(format!("a header line not ending in CRLF: {text:?}"));
+        };
+        if header.is_empty() {
+            break;
+        }
+        match header.split_once(": ") {
+            Some((name, value)) if name.eq_ignore_ascii_case("Content-Length") => {
+                length = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("a bad Content-Length: {header:?}"))?,
+                );
+            }
+            Some((name, _)) if name.eq_ignore_ascii_case("Content-Type") => {}
+            _ => return Err(format!("not an LSP header: {header:?}")),
+        }
+    }
+    let length = length.ok_or("a frame without Content-Length")?;
+    let mut body = vec![0; length];
+    input
+        .read_exact(&mut body)
+        .map_err(|e| format!("a body shorter than its Content-Length: {e}"))?;
+    Ok(Some(body))
+}
+
+fn handle(message: Value, shared: &Shared, stdin: &Mutex<ChildStdin>) {
+    let method = message.get("method").and_then(Value::as_str);
+    let id = message.get("id").cloned();
+    match (method, id) {
+        // A response to one of our requests.
+        (None, Some(id)) => {
+            let id = id.as_i64().unwrap_or(-1);
+            shared.lock().responses.insert(id, message);
+        }
+        (Some(method), id) => {
+            let params = message.get("params").cloned().unwrap_or(Value::Null);
+            if let Some(id) = &id {
+                let reply = match method {
+                    "workspace/applyEdit" => Ok(shared
+                        .lock()
+                        .apply_edit_reply
+                        .clone()
+                        .unwrap_or(json!({"applied": true}))),
+                    "window/showDocument" => Ok(json!({"success": true})),
+                    "window/workDoneProgress/create"
+                    | "workspace/codeLens/refresh"
+                    | "window/showMessageRequest"
+                    | "client/registerCapability" => Ok(Value::Null),
+                    other => Err(format!("the test client does not handle {other}")),
+                };
+                // Record before answering, so a test that sees the effect of the answer
+                // also sees the request.
+                shared.lock().incoming.push(Incoming {
+                    method: method.to_string(),
+                    params,
+                    id: Some(id.clone()),
+                });
+                let answer = match reply {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                    Err(message) => json!({"jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32601, "message": message}}),
+                };
+                write_message(stdin, &answer);
+            } else {
+                shared.lock().incoming.push(Incoming {
+                    method: method.to_string(),
+                    params,
+                    id: None,
+                });
+            }
+        }
+        (None, None) => shared
+            .lock()
+            .framing_errors
+            .push(format!("neither a request nor a response: {message}")),
+    }
+}
+
+/// `file:///...` for an absolute path (percent-encoding what a URI cannot hold).
+pub fn file_uri(path: &Path) -> String {
+    let mut out = String::from("file://");
+    for b in path.to_str().expect("a UTF-8 path").bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

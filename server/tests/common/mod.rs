@@ -1,0 +1,213 @@
+//! Shared helpers of the integration tests: an isolated environment per test (its own
+//! config, data and home folders, its own git repository made with the git CLI, the fake
+//! agent configured) and the LSP test client.
+//!
+//! Attempts outlive the processes that start them (by design), so a [`TestEnv`] discards every
+//! fanout of its repository when dropped, on success and on panic alike: no agent, supervisor
+//! or worktree outlives a test.
+
+#![allow(dead_code)]
+
+pub mod lsp_client;
+
+use lsp_client::LspClient;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fake agent (see its docstring): deterministic, driven by FAKE_AGENT_MODE.
+pub fn fake_agent() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/agents/fake-agent")
+        .canonicalize()
+        .expect("tests/fixtures/agents/fake-agent")
+}
+
+pub struct TestEnv {
+    /// The root of everything this test creates.
+    pub root: tempfile::TempDir,
+    /// The workspace: a git repository unless made with [`TestEnv::without_git`].
+    pub repo: PathBuf,
+    /// Variables the server, the CLI and (through them) the agents run with.
+    pub vars: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A fresh git repository with one commit of `files` (path, content), and the fake agent
+    /// configured as agent `fake` (3 attempts), plus `gated`: the fake agent in `wait` mode
+    /// waiting for the file `<root>/release-<attempt id>` (see [`TestEnv::release`]).
+    pub fn new(files: &[(&str, &str)]) -> TestEnv {
+        let env = TestEnv::without_git(files);
+        env.git(&["init", "-q", "-b", "main"]);
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-q", "-m", "initial"]);
+        env
+    }
+
+    /// A workspace folder with `files` that is not a git repository.
+    pub fn without_git(files: &[(&str, &str)]) -> TestEnv {
+        let root = tempfile::Builder::new()
+            .prefix("fanout-lsp-test-")
+            .tempdir()
+            .unwrap();
+        // Canonical: the server reports canonical paths, and URIs must match them.
+        let base = root.path().canonicalize().unwrap();
+        let repo = base.join("project");
+        for dir in ["config", "data", "home", "project"] {
+            std::fs::create_dir_all(base.join(dir)).unwrap();
+        }
+        let vars: Vec<(String, String)> = [
+            ("XDG_CONFIG_HOME", base.join("config").display().to_string()),
+            ("XDG_DATA_HOME", base.join("data").display().to_string()),
+            ("HOME", base.join("home").display().to_string()),
+            ("FANOUT_LOG", "debug".to_string()),
+            ("GIT_CONFIG_NOSYSTEM", "1".to_string()),
+            ("GIT_AUTHOR_NAME", "Test".to_string()),
+            ("GIT_AUTHOR_EMAIL", "test@example.com".to_string()),
+            ("GIT_COMMITTER_NAME", "Test".to_string()),
+            ("GIT_COMMITTER_EMAIL", "test@example.com".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let env = TestEnv { root, repo, vars };
+        for (path, text) in files {
+            env.write(path, text);
+        }
+        let fake = fake_agent().display().to_string();
+        let release = base.join("release-{attempt}").display().to_string();
+        env.write_config(&format!(
+            r#"attempts = 3
+agents = ["fake"]
+
+[agent.fake]
+command = ["python3", "{fake}", "{{prompt_file}}"]
+
+[agent.gated]
+command = ["env", "FAKE_AGENT_MODE=wait", "FAKE_AGENT_WAIT={release}", "python3", "{fake}", "{{prompt_file}}"]
+"#
+        ));
+        env
+    }
+
+    pub fn base(&self) -> PathBuf {
+        self.root.path().canonicalize().unwrap()
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        let dir = self.base().join("config/fanout");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), toml).unwrap();
+    }
+
+    /// Set (or replace) a variable for the processes started from now on.
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_string(), value.to_string()));
+    }
+
+    /// Let a `gated` attempt finish.
+    pub fn release(&self, attempt: &str) {
+        std::fs::write(self.base().join(format!("release-{attempt}")), "").unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+
+    pub fn uri(&self, rel: &str) -> String {
+        lsp_client::file_uri(&self.path(rel))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// Run git in the repository; panics if it fails. Returns its stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.command("git").args(args).output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `program` to run in the repository with this test's environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.repo);
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// The fanout CLI run in the repository.
+    pub fn fanout(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_fanout"))
+            .args(args)
+            .output()
+            .expect("run fanout")
+    }
+
+    /// `fanout status --json` of the repository.
+    pub fn status(&self) -> Value {
+        let out = self.fanout(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "fanout status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Start the language server (`fanout lsp` plus `extra_args`) in this environment.
+    pub fn start_server(&self, extra_args: &[&str]) -> LspClient {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fanout"));
+        cmd.arg("lsp").args(extra_args);
+        LspClient::spawn(cmd)
+    }
+
+    /// Discard every fanout of the repository through the CLI (stopping their agents).
+    pub fn discard_all(&self) {
+        if !self.repo.join(".git").exists() {
+            return;
+        }
+        let out = self.fanout(&["status", "--json"]);
+        let Ok(status) = serde_json::from_slice::<Value>(&out.stdout) else {
+            return;
+        };
+        let ids: Vec<&str> = status["fanouts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["id"].as_str())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut args = vec!["discard"];
+        args.extend(ids);
+        let out = self.fanout(&args);
+        if !out.status.success() {
+            eprintln!(
+                "cleanup: fanout discard failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.discard_all();
+    }
+}
