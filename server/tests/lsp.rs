@@ -1306,3 +1306,112 @@ fn shutdown_and_exit_with_the_stdio_flag() {
     let log = std::fs::read_to_string(s.env.base().join("data/fanout/logs/lsp.log")).unwrap();
     assert!(log.contains("fanout lsp ready"), "{log}");
 }
+
+#[test]
+fn continue_sends_a_follow_up_to_one_attempt() {
+    let mut s = Session::start(project(), rich_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&fanout);
+    let err = s.fails("fanout.continue", json!({"attempt": attempts[0]}));
+    assert!(err.message.contains("prompt"), "{err:?}");
+
+    let mark = s.client.mark();
+    let answer = s.run(
+        "fanout.continue",
+        json!({"attempt": attempts[0], "prompt": "also handle whitespace"}),
+    );
+    assert_eq!(answer["attempt"], attempts[0]);
+    let id = attempts[0].clone();
+    s.client
+        .wait_for_after(mark, "the follow-up to finish", |m| {
+            m.is("fanout/status")
+                && find_fanout(&m.params, &fanout).is_some_and(|f| {
+                    let a = attempt_of(f, &id);
+                    a["runs"] == 2 && a["state"] == "succeeded"
+                })
+        });
+    let log = s.run("fanout.log", json!({"attempt": attempts[0]}));
+    let prompt_file = log["text"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("prompt-2.txt"))
+        .count();
+    assert!(
+        prompt_file > 0,
+        "the second run got its own prompt file: {log}"
+    );
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn an_untrusted_fanout_toml_is_asked_about_once_per_content() {
+    let env = project();
+    let setup = "setup = [[\"sh\", \"-c\", \"touch made-by-setup\"]]\n";
+    env.write(".fanout.toml", setup);
+    let mut s = Session::start(env, rich_client());
+    s.client
+        .answer_message_request_with(json!({"title": "Trust"}));
+    let doc = s.open("src/lib.rs", LIB_RS);
+
+    let mark = s.client.mark();
+    let (first, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    let asked = s.client.wait_for_after(mark, "the trust question", |m| {
+        m.is("window/showMessageRequest")
+    });
+    let text = asked.params["message"].as_str().unwrap();
+    assert!(
+        text.contains(".fanout.toml") && text.contains("touch made-by-setup"),
+        "{text}"
+    );
+    let titles: Vec<&str> = asked.params["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Trust", "Ignore"]);
+    let done = s.wait_finished(&first);
+    let wt = attempt_of(&done, &attempts[0])["worktree"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        std::path::Path::new(&wt).join("made-by-setup").exists(),
+        "trusted: setup ran"
+    );
+
+    // Same content: not asked again.
+    let mark = s.client.mark();
+    let (second, _) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&second);
+    assert!(!s
+        .client
+        .saw_after(mark, |m| m.is("window/showMessageRequest")));
+
+    // Edited: asked again; dismissed, the commands are ignored with a warning.
+    s.env.write(".fanout.toml", &format!("{setup}# edited\n"));
+    s.client.answer_message_request_with(Value::Null);
+    let mark = s.client.mark();
+    let (third, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.client.wait_for_after(mark, "the question again", |m| {
+        m.is("window/showMessageRequest")
+    });
+    s.client.wait_for_after(mark, "the warning", |m| {
+        m.is("window/showMessage")
+            && m.params["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("not trusted"))
+    });
+    let done = s.wait_finished(&third);
+    let wt = attempt_of(&done, &attempts[0])["worktree"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !std::path::Path::new(&wt).join("made-by-setup").exists(),
+        "untrusted: setup never ran"
+    );
+    s.finish(&[&first, &second, &third]);
+}

@@ -11,9 +11,6 @@ use tower_lsp_server::ls_types::{Position, TextDocumentContentChangeEvent, Uri};
 pub struct Document {
     pub text: Rope,
     pub version: i32,
-    /// Whether the text may hold characters ropey counts as line breaks and LSP does not
-    /// (see [`lsp_only_breaks`]); positions are then found the slow way.
-    odd_breaks: bool,
 }
 
 impl Document {
@@ -21,15 +18,6 @@ impl Document {
         Document {
             text: Rope::from_str(text),
             version,
-            odd_breaks: has_odd_breaks(text),
-        }
-    }
-
-    fn char_index(&self, pos: Position) -> usize {
-        if self.odd_breaks {
-            lsp_only_breaks::char_index(&self.text, pos)
-        } else {
-            char_index(&self.text, pos)
         }
     }
 }
@@ -64,9 +52,8 @@ impl Documents {
             match change.range {
                 None => *doc = Document::new(&change.text, version),
                 Some(range) => {
-                    let start = doc.char_index(range.start);
-                    let end = doc.char_index(range.end).max(start);
-                    doc.odd_breaks |= has_odd_breaks(&change.text);
+                    let start = char_index(&doc.text, range.start);
+                    let end = char_index(&doc.text, range.end).max(start);
                     doc.text.remove(start..end);
                     doc.text.insert(start, &change.text);
                 }
@@ -100,46 +87,9 @@ impl Documents {
     }
 }
 
-/// Whether `text` holds a character ropey takes for a line break but LSP does not: LSP lines
-/// end only at `\n`, `\r\n` and `\r`, while ropey (its default `unicode_lines` feature) also
-/// breaks at U+000B, U+000C (form feed, common in C and Python sources), U+0085, U+2028 and
-/// U+2029 (found in JavaScript and JSON).
-fn has_odd_breaks(text: &str) -> bool {
-    text.contains(['\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}'])
-}
-
-/// Positions in a text with such characters: its lines found by scanning for LSP's own
-/// line breaks. Linear in the position, so used only for the (rare) documents that need it.
-mod lsp_only_breaks {
-    use super::{Position, Rope};
-
-    pub fn char_index(rope: &Rope, pos: Position) -> usize {
-        let mut chars = rope.chars().enumerate().peekable();
-        let mut line = 0;
-        while line < pos.line as usize {
-            match chars.next() {
-                None => return rope.len_chars(),
-                // `\r\n` is one break, counted at its `\n`.
-                Some((_, '\r')) if matches!(chars.peek(), Some((_, '\n'))) => {}
-                Some((_, '\n' | '\r')) => line += 1,
-                Some(_) => {}
-            }
-        }
-        // Walk the line to the column, stopping at its end.
-        let col = pos.character as usize;
-        let mut units = 0;
-        for (i, c) in chars {
-            if c == '\n' || c == '\r' || units + c.len_utf16() > col {
-                return i;
-            }
-            units += c.len_utf16();
-        }
-        rope.len_chars()
-    }
-}
-
 /// An LSP position (line, UTF-16 column) as a char index into the rope, clamped to the text.
-/// Only for texts without the characters of [`has_odd_breaks`].
+/// The rope breaks lines exactly where LSP does (`\n`, `\r\n`, `\r`: ropey's `cr_lines`
+/// without `unicode_lines`), so form feeds or U+2028 inside a line are just characters.
 pub fn char_index(rope: &Rope, pos: Position) -> usize {
     let line = pos.line as usize;
     if line >= rope.len_lines() {
@@ -151,9 +101,9 @@ pub fn char_index(rope: &Rope, pos: Position) -> usize {
     let mut line_chars = slice.len_chars();
     if line_chars > 0 && slice.char(line_chars - 1) == '\n' {
         line_chars -= 1;
-        if line_chars > 0 && slice.char(line_chars - 1) == '\r' {
-            line_chars -= 1;
-        }
+    }
+    if line_chars > 0 && slice.char(line_chars - 1) == '\r' {
+        line_chars -= 1;
     }
     let max_cu = slice.char_to_utf16_cu(line_chars);
     let col = (pos.character as usize).min(max_cu);
@@ -213,7 +163,7 @@ mod tests {
             docs.text(&uri).unwrap(),
             "s = '\u{2028}';;\r\n\u{0C}X\r>y\n"
         );
-        // Inserting one later switches a document to the slow path too.
+        // Inserted later, too.
         let plain: Uri = "file:///tmp/b.js".parse().unwrap();
         docs.open(plain.clone(), "a\nb\n", 1);
         docs.change(&plain, 2, vec![change(0, 1, 0, 1, "\u{2028}")])

@@ -210,13 +210,6 @@ impl Live {
     async fn progress(&self, published: &mut Published, report: &StatusReport) {
         let progress_ok = self.caps.read().unwrap().work_done_progress;
         for f in &report.fanouts {
-            // A fanout being created can be read with only some of its attempts recorded,
-            // all queued (`fanout try` starts the supervisors once every attempt is recorded):
-            // its progress begins when an attempt starts, so it counts them all.
-            if f.attempts.iter().all(|a| a.state == AttemptState::Queued) {
-                published.unfinished.insert(f.id.clone());
-                continue;
-            }
             let total = f.attempts.len();
             let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
             let message = format!("{done}/{total} done");

@@ -48,6 +48,8 @@ struct State {
     incoming: Vec<Incoming>,
     /// What to answer the next `workspace/applyEdit` requests with.
     apply_edit_reply: Option<Value>,
+    /// The answer to `window/showMessageRequest` (default: null, as if dismissed).
+    message_request_reply: Value,
     framing_errors: Vec<String>,
     stdout_closed: bool,
     stderr: String,
@@ -182,6 +184,11 @@ impl LspClient {
     /// `{"applied": true}`).
     pub fn answer_apply_edit_with(&self, reply: Value) {
         self.shared.lock().apply_edit_reply = Some(reply);
+    }
+
+    /// Answer `window/showMessageRequest` with `reply` (e.g. `{"title": "Trust"}`).
+    pub fn answer_message_request_with(&self, reply: Value) {
+        self.shared.lock().message_request_reply = reply;
     }
 
     /// How many notifications and server requests have arrived so far: a mark for
@@ -428,9 +435,9 @@ fn handle(message: Value, shared: &Shared, stdin: &Mutex<ChildStdin>) {
                         .clone()
                         .unwrap_or(json!({"applied": true}))),
                     "window/showDocument" => Ok(json!({"success": true})),
+                    "window/showMessageRequest" => Ok(shared.lock().message_request_reply.clone()),
                     "window/workDoneProgress/create"
                     | "workspace/codeLens/refresh"
-                    | "window/showMessageRequest"
                     | "client/registerCapability" => Ok(Value::Null),
                     other => Err(format!("the test client does not handle {other}")),
                 };
