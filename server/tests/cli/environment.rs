@@ -1,21 +1,14 @@
 //! Agents, repository config with trust, per-attempt environments, verify and ranking.
 
-use crate::env::{wait_for, TestEnv};
+use crate::common::cli::{fixture, wait_for};
+use crate::common::TestEnv;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-        .canonicalize()
-        .unwrap()
-}
 
 /// A repository whose user config runs `agent` (a fixture script) with `args`.
 fn repo_with_agent(agent: &str, args: &[&str]) -> TestEnv {
-    let env = TestEnv::new(
+    let env = TestEnv::named(
         "app",
         &[
             ("app.py", "# TODO: add a feature\n"),
@@ -63,7 +56,7 @@ fn an_untrusted_repository_runs_none_of_its_commands_until_trusted() {
     let env = repo_with_agent("env-agent", &[]).with("ENV_AGENT_ALL_SUCCEED", "1");
     env.write(".fanout.toml", SETUP_TOML);
     env.write(".env", "SECRET=1\n");
-    let out = env.run(&[
+    let out = env.fanout(&[
         "try", "--file", "app.py", "--line", "1", "-n", "1", "--json",
     ]);
     assert!(out.status.success());
@@ -90,21 +83,20 @@ fn an_untrusted_repository_runs_none_of_its_commands_until_trusted() {
         review.contains("setup: [\"sh\",\"-c\",\"echo made by setup > setup-marker.txt\"]"),
         "{review}"
     );
-    env.ok(&["try", "--file", "app.py", "--line", "1", "-n", "1"]);
-    let s = env.wait_all_finished();
-    let newest = s["fanouts"].as_array().unwrap().last().unwrap().clone();
-    let a = &newest["attempts"][0];
-    assert!(worktree_file(a, "fanout-env.txt").contains("setup_marker=True"));
+    let (_, second) = env.try_task("app.py", 1, &["-n", "1"]);
+    env.wait_all_finished();
+    assert!(worktree_file(&env.attempt(&second[0]), "fanout-env.txt").contains("setup_marker=True"));
 
     // Any edit revokes the trust.
     env.write(".fanout.toml", &format!("{SETUP_TOML}\n# edited\n"));
-    let out = env.run(&[
+    let out = env.fanout(&[
         "try", "--file", "app.py", "--line", "1", "-n", "1", "--json",
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not trusted"));
-    let s = env.wait_all_finished();
-    let newest = s["fanouts"].as_array().unwrap().last().unwrap().clone();
-    assert!(worktree_file(&newest["attempts"][0], "fanout-env.txt").contains("setup_marker=False"));
+    let third: Value = serde_json::from_slice(&out.stdout).unwrap();
+    env.wait_all_finished();
+    let a = env.attempt(third["attempts"][0].as_str().unwrap());
+    assert!(worktree_file(&a, "fanout-env.txt").contains("setup_marker=False"));
     // Trust never lands in the repository.
     assert_eq!(
         env.git(&["status", "--porcelain"]).trim(),
@@ -296,8 +288,8 @@ fn agent_output_formats_show_what_each_agent_did() {
 
 #[test]
 fn agents_lists_profiles_with_detection_and_argv() {
-    let env = TestEnv::new("x", &[]);
-    let bin = env.dir.path().join("bin");
+    let env = TestEnv::named("x", &[]);
+    let bin = env.base().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let stub = |name: &str, version: &str| {
         let p = bin.join(name);
@@ -365,8 +357,8 @@ fn agents_lists_profiles_with_detection_and_argv() {
 
 #[test]
 fn claude_and_cursor_starts_are_staggered() {
-    let env = TestEnv::new("s", &[("a.py", "# TODO: x\n")]);
-    let bin = env.dir.path().join("bin");
+    let env = TestEnv::named("s", &[("a.py", "# TODO: x\n")]);
+    let bin = env.base().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let claude = bin.join("claude");
     std::fs::write(

@@ -1,17 +1,19 @@
 //! The `fanout` command line, driven as a user would: real repositories in temp folders, the
 //! real binary, real detached supervisors, and a fake agent script that edits files.
 
-mod env;
+#[path = "../common/mod.rs"]
+mod common;
 mod environment;
 
-use env::{group_alive, wait_for, TestEnv};
+use common::cli::{group_alive, wait_for};
+use common::TestEnv;
 use std::time::Duration;
 
 const LIB_RS: &str =
     "pub fn parse(s: &str) -> u32 {\n    // TODO: handle empty input\n    s.parse().unwrap()\n}\n";
 
 fn lib_repo() -> TestEnv {
-    TestEnv::new(
+    TestEnv::named(
         "proj",
         &[
             ("src/lib.rs", LIB_RS),
@@ -109,7 +111,7 @@ fn worktrees_are_normal_clean_git_worktrees() {
         );
         // Outside the repository, under the user's data folder.
         assert!(
-            wt.starts_with(env.dir.path().join("data/fanout/worktrees")),
+            wt.starts_with(env.base().join("data/fanout/worktrees")),
             "{}",
             wt.display()
         );
@@ -165,20 +167,20 @@ fn snapshot_is_the_working_state_and_leaves_the_users_state_untouched() {
 
 #[test]
 fn a_repository_without_commits_works() {
-    let env = TestEnv::new("fresh", &[]);
+    let env = TestEnv::named("fresh", &[]);
     env.write("main.py", "# TODO: write the program\n");
     let (_, attempts) = env.try_task("main.py", 1, &["-n", "1"]);
     env.wait_all_finished();
     assert_eq!(env.attempt(&attempts[0])["state"], "succeeded");
     env.ok(&["accept", &attempts[0]]);
     assert_eq!(env.read("main.py"), "# done by attempt 1\n");
-    assert!(env.run(&["status"]).status.success());
+    assert!(env.fanout(&["status"]).status.success());
 }
 
 #[test]
 fn agents_rotate_and_profiles_expand_without_a_shell() {
     let env = lib_repo();
-    let agent = env::fake_agent();
+    let agent = common::fake_agent();
     env.write_config(&format!(
         "[agent.alpha]\ncommand = [\"python3\", \"{0}\", \"--model={{model}}\", \"{{attempt}}\"]\nmodel = \"m1\"\n[agent.beta]\ncommand = [\"python3\", \"{0}\", \"--model\", \"{{model}}\", \"{{worktree}}\"]\n",
         agent.display()
@@ -210,8 +212,8 @@ fn agents_rotate_and_profiles_expand_without_a_shell() {
 
 #[test]
 fn task_text_never_reaches_a_shell() {
-    let env = TestEnv::new("inj", &[]);
-    let pwned = env.dir.path().join("pwned");
+    let env = TestEnv::named("inj", &[]);
+    let pwned = env.base().join("pwned");
     let todo = format!(
         "# TODO: $(touch {0}) `touch {0}`; touch {0} && rm -rf ~\n",
         pwned.display()
@@ -219,7 +221,7 @@ fn task_text_never_reaches_a_shell() {
     env.write("x.sh", &todo);
     env.git(&["add", "-A"]);
     env.git(&["commit", "-q", "-m", "x"]);
-    let agent = env::fake_agent();
+    let agent = common::fake_agent();
     env.write_config(&format!(
         "agents = [\"fake\"]\n[agent.fake]\ncommand = [\"python3\", \"{}\", \"{{prompt}}\"]\n",
         agent.display()
@@ -232,30 +234,27 @@ fn task_text_never_reaches_a_shell() {
         log.contains(&format!("$(touch {})", pwned.display())),
         "the prompt arrives as one literal argument: {log}"
     );
-    assert!(env.dir.path().join("home").exists(), "rm -rf ~ did not run");
+    assert!(env.base().join("home").exists(), "rm -rf ~ did not run");
 }
 
 #[test]
 fn two_concurrent_tries_do_not_corrupt_state() {
     let env = lib_repo();
     let spawn = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fanout"));
-        cmd.args([
-            "try",
-            "--file",
-            "src/lib.rs",
-            "--line",
-            "2",
-            "-n",
-            "2",
-            "--json",
-        ])
-        .current_dir(&env.repo);
-        let d = env.dir.path();
-        cmd.env("HOME", d.join("home"))
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("XDG_DATA_HOME", d.join("data"));
-        cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
+        env.command(env!("CARGO_BIN_EXE_fanout"))
+            .args([
+                "try",
+                "--file",
+                "src/lib.rs",
+                "--line",
+                "2",
+                "-n",
+                "2",
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
@@ -274,7 +273,8 @@ fn two_concurrent_tries_do_not_corrupt_state() {
     assert_eq!(s["fanouts"].as_array().unwrap().len(), 2);
     for f in s["fanouts"].as_array().unwrap() {
         for a in f["attempts"].as_array().unwrap() {
-            assert_eq!(a["state"], "succeeded", "{a:#}");
+            let log = env.ok(&["log", a["id"].as_str().unwrap()]);
+            assert_eq!(a["state"], "succeeded", "{a:#}\n{log}");
         }
     }
 }
@@ -376,7 +376,7 @@ fn accept_merges_with_the_users_later_edits_and_refuses_conflicts() {
 
     // The second attempt changed the same line: conflict, nothing written, exit 1.
     let before = env.user_state();
-    let out = env.run(&["accept", &attempts[1]]);
+    let out = env.fanout(&["accept", &attempts[1]]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("src/lib.rs"));
     assert_eq!(
@@ -397,11 +397,11 @@ fn accept_merges_with_the_users_later_edits_and_refuses_conflicts() {
 
 #[test]
 fn accept_carries_deleted_and_binary_files() {
-    let env = TestEnv::new(
+    let env = TestEnv::named(
         "bin",
         &[("a.py", "# TODO: clean up\n"), ("old.txt", "old\n")],
     );
-    let script = env.dir.path().join("agent.py");
+    let script = env.base().join("agent.py");
     std::fs::write(
         &script,
         "import os\nos.remove('old.txt')\nopen('blob.bin','wb').write(bytes(range(256)))\n",
@@ -430,7 +430,7 @@ fn accept_carries_deleted_and_binary_files() {
 #[test]
 fn log_follow_streams_until_the_attempt_ends() {
     let env = lib_repo();
-    let flag = env.dir.path().join("go");
+    let flag = env.base().join("go");
     let env = env
         .with("FAKE_AGENT_MODE", "wait")
         .with("FAKE_AGENT_WAIT", flag.to_str().unwrap());
@@ -498,7 +498,7 @@ fn ids_accept_unique_prefixes() {
 fn bad_input_gets_one_clear_line_and_leaves_nothing_behind() {
     let env = lib_repo();
     let nowhere = tempfile::tempdir().unwrap();
-    let out = env.run_in(nowhere.path(), &["try", "--file", "x", "--line", "1"]);
+    let out = env.fanout_in(nowhere.path(), &["try", "--file", "x", "--line", "1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("fanout: error: not a git repository"));
 
@@ -543,12 +543,12 @@ fn bad_input_gets_one_clear_line_and_leaves_nothing_behind() {
         .fails(&["try", "--file", "src/lib.rs", "--line", "2"])
         .contains("'no-such-agent-binary' not found on PATH"));
 
-    let ro = env.dir.path().join("readonly");
+    let ro = env.base().join("readonly");
     std::fs::create_dir(&ro).unwrap();
     env.write_config(&format!(
         "worktree_root = \"{}/sub\"\nagents = [\"fake\"]\n[agent.fake]\ncommand = [\"python3\", \"{}\"]\n",
         ro.display(),
-        env::fake_agent().display()
+        common::fake_agent().display()
     ));
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -567,7 +567,7 @@ fn bad_input_gets_one_clear_line_and_leaves_nothing_behind() {
 
 #[test]
 fn paths_with_spaces_non_ascii_and_invalid_utf8_work() {
-    let env = TestEnv::new("my repo ü", &[]);
+    let env = TestEnv::named("my repo ü", &[]);
     std::fs::create_dir_all(env.repo.join("dir with space")).unwrap();
     let mut bytes = b"// TODO: fix caf\xe9 handling \xff\n".to_vec();
     bytes.extend_from_slice(b"int main() {}\n");
@@ -581,7 +581,7 @@ fn paths_with_spaces_non_ascii_and_invalid_utf8_work() {
     env.wait_all_finished();
     assert_eq!(env.attempt(&attempts[0])["state"], "succeeded");
     // From a subfolder, with a relative path.
-    let out = env.run_in(
+    let out = env.fanout_in(
         &env.repo.join("dir with space"),
         &[
             "try", "--file", "fïle.c", "--line", "1", "-n", "1", "--json",
@@ -632,7 +632,7 @@ fn status_watch_ends_when_all_attempts_have() {
     let env = lib_repo();
     env.try_task("src/lib.rs", 2, &["-n", "2"]);
     let out = wait_for("watch to end", Duration::from_secs(60), || {
-        Some(env.run(&["status", "--watch"]))
+        Some(env.fanout(&["status", "--watch"]))
     });
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -641,9 +641,9 @@ fn status_watch_ends_when_all_attempts_have() {
 
 #[test]
 fn demo_runs_with_no_setup() {
-    let env = TestEnv::new("unused", &[]);
+    let env = TestEnv::named("unused", &[]);
     let nowhere = tempfile::tempdir().unwrap();
-    let out = env.run_in(nowhere.path(), &["demo", "--no-watch"]);
+    let out = env.fanout_in(nowhere.path(), &["demo", "--no-watch"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -667,11 +667,11 @@ fn demo_runs_with_no_setup() {
 
 #[test]
 fn disk_full_during_checkout_leaves_nothing_half_done() {
-    let env = TestEnv::new("big", &[("a.py", "# TODO: shrink\n")]);
+    let env = TestEnv::named("big", &[("a.py", "# TODO: shrink\n")]);
     env.write("big.bin", &"x".repeat(300_000));
     env.git(&["add", "-A"]);
     env.git(&["commit", "-q", "-m", "big"]);
-    let tiny = env.dir.path().join("tiny");
+    let tiny = env.base().join("tiny");
     std::fs::create_dir(&tiny).unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
@@ -692,7 +692,7 @@ fn disk_full_during_checkout_leaves_nothing_half_done() {
     env.write_config(&format!(
         "worktree_root = \"{}\"\nagents = [\"fake\"]\n[agent.fake]\ncommand = [\"python3\", \"{}\"]\n",
         tiny.display(),
-        env::fake_agent().display()
+        common::fake_agent().display()
     ));
     let before = env.user_state();
     let err = env.fails(&["try", "--file", "a.py", "--line", "1", "-n", "2"]);

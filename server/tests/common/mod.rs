@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod lsp_client;
 
 use lsp_client::LspClient;
@@ -37,23 +38,35 @@ impl TestEnv {
     /// configured as agent `fake` (3 attempts), plus `gated`: the fake agent in `wait` mode
     /// waiting for the file `<root>/release-<attempt id>` (see [`TestEnv::release`]).
     pub fn new(files: &[(&str, &str)]) -> TestEnv {
-        let env = TestEnv::without_git(files);
+        TestEnv::named("project", files)
+    }
+
+    /// Like [`TestEnv::new`], with the repository's folder named `name`; with no files, a
+    /// repository without commits.
+    pub fn named(name: &str, files: &[(&str, &str)]) -> TestEnv {
+        let env = TestEnv::folder(name, files);
         env.git(&["init", "-q", "-b", "main"]);
-        env.git(&["add", "-A"]);
-        env.git(&["commit", "-q", "-m", "initial"]);
+        if !files.is_empty() {
+            env.git(&["add", "-A"]);
+            env.git(&["commit", "-q", "-m", "initial"]);
+        }
         env
     }
 
     /// A workspace folder with `files` that is not a git repository.
     pub fn without_git(files: &[(&str, &str)]) -> TestEnv {
+        TestEnv::folder("project", files)
+    }
+
+    fn folder(name: &str, files: &[(&str, &str)]) -> TestEnv {
         let root = tempfile::Builder::new()
             .prefix("fanout-lsp-test-")
             .tempdir()
             .unwrap();
         // Canonical: the server reports canonical paths, and URIs must match them.
         let base = root.path().canonicalize().unwrap();
-        let repo = base.join("project");
-        for dir in ["config", "data", "home", "project"] {
+        let repo = base.join(name);
+        for dir in ["config", "data", "home", name] {
             std::fs::create_dir_all(base.join(dir)).unwrap();
         }
         let vars: Vec<(String, String)> = [
@@ -106,6 +119,12 @@ command = ["env", "FAKE_AGENT_MODE=wait", "FAKE_AGENT_WAIT={release}", "python3"
         self.vars.push((name.to_string(), value.to_string()));
     }
 
+    /// The same environment with one more variable (builder style).
+    pub fn with(mut self, name: &str, value: &str) -> TestEnv {
+        self.set_var(name, value);
+        self
+    }
+
     /// Let a `gated` attempt finish.
     pub fn release(&self, attempt: &str) {
         std::fs::write(self.base().join(format!("release-{attempt}")), "").unwrap();
@@ -131,7 +150,17 @@ command = ["env", "FAKE_AGENT_MODE=wait", "FAKE_AGENT_WAIT={release}", "python3"
 
     /// Run git in the repository; panics if it fails. Returns its stdout.
     pub fn git(&self, args: &[&str]) -> String {
-        let out = self.command("git").args(args).output().expect("run git");
+        self.git_in(&self.repo, args)
+    }
+
+    /// Run git in `dir` (a worktree, say); panics if it fails. Returns its stdout.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self
+            .command("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run git");
         assert!(
             out.status.success(),
             "git {args:?} failed: {}",
@@ -143,7 +172,7 @@ command = ["env", "FAKE_AGENT_MODE=wait", "FAKE_AGENT_WAIT={release}", "python3"
     /// `program` to run in the repository with this test's environment.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
-        cmd.current_dir(&self.repo);
+        cmd.current_dir(&self.repo).env_remove("FANOUT_CONFIG");
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }

@@ -1,119 +1,34 @@
-//! A test's world: a temp folder holding a real git repository, an isolated HOME / XDG config
-//! and data folder, a fanout config with the fake agent, and helpers to run the real binary.
+//! Helpers for the command-line tests: running the real `fanout` binary as a user would and
+//! reading what it reports.
 
+use super::TestEnv;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-pub struct TestEnv {
-    pub dir: tempfile::TempDir,
-    pub repo: PathBuf,
-    /// Extra environment for fanout (and so for the supervisors and agents).
-    pub vars: Vec<(String, String)>,
-}
-
-pub fn fake_agent() -> PathBuf {
+/// A file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/agents/fake-agent")
+        .join("../tests/fixtures")
+        .join(name)
         .canonicalize()
-        .unwrap()
+        .unwrap_or_else(|_| panic!("tests/fixtures/{name}"))
 }
 
 impl TestEnv {
-    /// A repository named `name` with `files` committed.
-    pub fn new(name: &str, files: &[(&str, &str)]) -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join(name);
-        std::fs::create_dir_all(&repo).unwrap();
-        let env = TestEnv {
-            repo,
-            vars: Vec::new(),
-            dir,
-        };
-        for d in ["home", "config/fanout", "data"] {
-            std::fs::create_dir_all(env.dir.path().join(d)).unwrap();
-        }
-        env.write_config(&format!(
-            "attempts = 3\nagents = [\"fake\"]\n[agent.fake]\ncommand = [\"python3\", \"{}\", \"{{prompt_file}}\"]\n",
-            fake_agent().display()
-        ));
-        env.git(&["init", "-q", "-b", "main"]);
-        if !files.is_empty() {
-            for (path, text) in files {
-                env.write(path, text);
-            }
-            env.git(&["add", "-A"]);
-            env.git(&["commit", "-q", "-m", "initial"]);
-        }
-        env
-    }
-
-    pub fn write_config(&self, text: &str) {
-        std::fs::write(self.dir.path().join("config/fanout/config.toml"), text).unwrap();
-    }
-
-    pub fn with(mut self, key: &str, value: &str) -> TestEnv {
-        self.vars.push((key.into(), value.into()));
-        self
-    }
-
-    pub fn write(&self, path: &str, text: &str) {
-        let p = self.repo.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    pub fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.repo.join(path)).unwrap()
-    }
-
-    fn isolate(&self, cmd: &mut Command) {
-        let d = self.dir.path();
-        cmd.env("HOME", d.join("home"))
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("XDG_DATA_HOME", d.join("data"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .env_remove("FANOUT_CONFIG")
-            .envs(self.vars.iter().map(|(k, v)| (k, v)));
-    }
-
-    pub fn git(&self, args: &[&str]) -> String {
-        self.git_in(&self.repo, args)
-    }
-
-    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.args(args).current_dir(dir);
-        self.isolate(&mut cmd);
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Run fanout in the repository.
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.run_in(&self.repo, args)
-    }
-
-    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fanout"));
-        cmd.args(args).current_dir(dir);
-        self.isolate(&mut cmd);
-        cmd.output().unwrap()
+    /// Run fanout in `dir`.
+    pub fn fanout_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_fanout"))
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run fanout")
     }
 
     /// Run fanout and expect success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        let out = self.fanout(args);
         assert!(
             out.status.success(),
             "fanout {args:?} failed ({}):\n{}{}",
@@ -126,7 +41,7 @@ impl TestEnv {
 
     /// Run fanout and expect it to fail; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        let out = self.fanout(args);
         assert!(
             !out.status.success(),
             "fanout {args:?} should have failed:\n{}",
@@ -152,10 +67,6 @@ impl TestEnv {
             .map(|a| a.as_str().unwrap().to_string())
             .collect();
         (v["fanout"].as_str().unwrap().to_string(), attempts)
-    }
-
-    pub fn status(&self) -> Value {
-        self.json(&["status", "--json"])
     }
 
     pub fn attempt(&self, id: &str) -> Value {
@@ -225,19 +136,6 @@ impl TestEnv {
             files,
             branches,
             stash: self.git(&["stash", "list"]),
-        }
-    }
-}
-
-impl Drop for TestEnv {
-    /// Attempts outlive fanout by design: stop and remove whatever the test left running.
-    fn drop(&mut self) {
-        if let Ok(out) = std::panic::catch_unwind(|| self.run(&["status", "--json"])) {
-            if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
-                for f in v["fanouts"].as_array().into_iter().flatten() {
-                    let _ = self.run(&["discard", f["id"].as_str().unwrap_or_default()]);
-                }
-            }
         }
     }
 }
