@@ -37,11 +37,14 @@ pub fn serve() -> crate::error::Result<i32> {
 }
 
 /// Logs go to stderr and to `<data dir>/logs/lsp.log`, never to stdout (the protocol's).
-/// Level from FANOUT_LOG (e.g. `debug`, `fanout=trace`), default `info`.
+/// Level from FANOUT_LOG (e.g. `debug`, `fanout=trace`), default `info`; an editor's
+/// `logLevel` setting changes it while running unless FANOUT_LOG is set.
 fn init_logging() {
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FANOUT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let from_env = tracing_subscriber::EnvFilter::try_from_env("FANOUT_LOG").ok();
+    let env_set = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
@@ -59,9 +62,34 @@ fn init_logging() {
                 .with_writer(std::sync::Mutex::new(f))
                 .with_ansi(false)
         });
-    let _ = tracing_subscriber::registry()
+    if tracing_subscriber::registry()
         .with(filter)
         .with(stderr)
         .with(file)
-        .try_init();
+        .try_init()
+        .is_ok()
+        && !env_set
+    {
+        let _ = LOG_LEVEL.set(handle);
+    }
+}
+
+type FilterHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Set when the level may follow the editor's setting (FANOUT_LOG not set).
+static LOG_LEVEL: std::sync::OnceLock<FilterHandle> = std::sync::OnceLock::new();
+
+/// Follow the editor's `logLevel` (`error`, `warn`, `info`, `debug`, `trace`).
+pub(crate) fn set_log_level(level: &str) {
+    let Some(handle) = LOG_LEVEL.get() else {
+        return;
+    };
+    match tracing_subscriber::EnvFilter::try_new(level) {
+        Ok(filter) => {
+            let _ = handle.reload(filter);
+            tracing::info!("log level set to {level}");
+        }
+        Err(e) => tracing::warn!("ignoring log level '{level}': {e}"),
+    }
 }

@@ -29,6 +29,7 @@ pub struct ClientCaps {
 pub struct Settings {
     pub attempts: Option<usize>,
     pub agents: Option<Vec<String>>,
+    pub log_level: Option<String>,
 }
 
 pub struct Backend {
@@ -285,7 +286,12 @@ impl LanguageServer for Backend {
 impl Backend {
     fn apply_settings(&self, value: Value) {
         match serde_json::from_value::<Settings>(value) {
-            Ok(s) => *self.settings.write().unwrap() = s,
+            Ok(s) => {
+                if let Some(level) = &s.log_level {
+                    super::set_log_level(level);
+                }
+                *self.settings.write().unwrap() = s;
+            }
             Err(e) => tracing::warn!("ignoring fanout settings: {e}"),
         }
     }
