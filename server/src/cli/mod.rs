@@ -277,6 +277,7 @@ fn status(json: bool, watch: bool) -> Result<i32> {
 fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
+    let mut drawn_lines = 0;
     loop {
         let mut report = crate::status::report(paths)?;
         if let Some(id) = only {
@@ -286,10 +287,18 @@ fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
         if text != last {
             let mut out = std::io::stdout().lock();
             if tty {
-                // Home and clear: redraw in place rather than scroll.
-                let _ = write!(out, "\x1b[H\x1b[J");
+                // Redraw in place: back up over the previous drawing and clear below it, so
+                // what the terminal showed before stays. Lines are cut to the width so each
+                // takes exactly one row.
+                if drawn_lines > 0 {
+                    let _ = write!(out, "\x1b[{drawn_lines}F\x1b[J");
+                }
+                let fitted = status_view::fit_to_width(&text, terminal_width());
+                drawn_lines = fitted.lines().count();
+                let _ = write!(out, "{fitted}");
+            } else {
+                let _ = write!(out, "{text}");
             }
-            let _ = write!(out, "{text}");
             let _ = out.flush();
             last = text;
         }
@@ -305,6 +314,17 @@ fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
     }
 }
 
+/// The terminal's width in columns (80 when it cannot be told).
+fn terminal_width() -> usize {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        size.ws_col as usize
+    } else {
+        80
+    }
+}
+
 fn diff(attempt: &str, stat: bool) -> Result<i32> {
     let paths = here()?;
     let states = StateDir::new(paths.state_dir.clone());
@@ -313,12 +333,13 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
     let report = crate::inspect::diff(&paths, &a, &[], None)?;
     if stat {
         for f in &report.files {
+            let status = serde_json::to_value(f.status).unwrap_or_default();
             println!(
-                "{:>5} {:>5}  {} ({:?})",
+                "{:>5} {:>5}  {} ({})",
                 format!("+{}", f.additions),
                 format!("-{}", f.deletions),
                 f.path,
-                f.status
+                status.as_str().unwrap_or_default()
             );
         }
         println!("{} file(s) changed", report.files.len());

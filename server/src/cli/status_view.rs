@@ -127,3 +127,50 @@ fn truncate(s: &str, n: usize) -> String {
         t
     }
 }
+
+/// Cut each line to `width` visible columns (colour codes do not count), so that every line
+/// takes one terminal row and a redraw can move up over exactly as many rows.
+pub fn fit_to_width(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut visible = 0;
+        let mut chars = line.chars().peekable();
+        let mut cut = false;
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                // An escape sequence: copy it through its final letter.
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            if visible + 1 >= width {
+                cut = true;
+                break;
+            }
+            out.push(c);
+            visible += 1;
+        }
+        if cut {
+            out.push_str("…\x1b[0m");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fits_lines_to_the_width_ignoring_colour() {
+        let text = "\x1b[32mabcdefgh\x1b[0m\nshort\n";
+        assert_eq!(
+            super::fit_to_width(text, 6),
+            "\x1b[32mabcde…\x1b[0m\nshort\n"
+        );
+    }
+}
