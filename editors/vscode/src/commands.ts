@@ -1,0 +1,453 @@
+// One function per command of the palette, plus the handlers of the server commands the
+// extension takes over (client.ts, CommandHooks).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { agentChoices, agentsFromConfig, ConfiguredAgents, configPath } from './agents';
+import { AttemptDocs } from './attempt_docs';
+import type { CommandHooks } from './client';
+import { Ctx, errorMessage, nowSecs } from './ctx';
+import * as format from './format';
+import { attemptArg } from './lsp_ext';
+import type { Attempt, AttemptOrFanout, DiffFile, Fanout, TryParams, TryResult } from './lsp_ext';
+
+type Handler = (...args: unknown[]) => Promise<unknown>;
+
+/** Runs a command, showing its failure as an error message rather than a silent rejection. */
+function guarded(f: Handler): Handler {
+    return async (...args) => {
+        try {
+            return await f(...args);
+        } catch (e) {
+            void vscode.window.showErrorMessage(`fanout: ${errorMessage(e)}`);
+            return undefined;
+        }
+    };
+}
+
+export function register(ctx: Ctx): void {
+    const commands: Record<string, Handler> = {
+        'fanout.tryApproaches': () => tryApproaches(ctx),
+        'fanout.showAttempts': () => showAttempts(ctx),
+        'fanout.openAttemptDiff': (arg) => openAttemptDiff(ctx, arg),
+        'fanout.acceptAttempt': (arg) => acceptAttempt(ctx, arg),
+        'fanout.discardAttempt': (arg) => discardAttempt(ctx, arg),
+        'fanout.cancelAttempt': (arg) => cancelAttempt(ctx, arg),
+        'fanout.showAttemptLog': (arg) => showAttemptLog(ctx, arg),
+        'fanout.restartServer': () => ctx.restart(),
+    };
+    for (const [name, f] of Object.entries(commands)) {
+        ctx.extension.subscriptions.push(vscode.commands.registerCommand(name, guarded(f)));
+    }
+    ctx.setHandlers(hooks(ctx), {
+        showAttempts: () => showAttempts(ctx),
+        openDiff: (id) => openDiff(ctx, id),
+    });
+}
+
+/** The server commands run by its lenses, as the extension handles them. */
+function hooks(ctx: Ctx): CommandHooks {
+    return {
+        openDiff: guarded(async (arg) => {
+            const a = attemptArg(arg);
+            if (!a) return openAttemptDiff(ctx, undefined);
+            return openDiff(ctx, a.attempt, a.uri);
+        }),
+        accept: guarded(async (arg) => {
+            const a = attemptArg(arg);
+            if (!a) return acceptAttempt(ctx, undefined);
+            return accept(ctx, a.attempt);
+        }),
+        // Sent by the extension itself rather than through the client's command (`next`),
+        // whose own error notification would double ours.
+        try: guarded(async (arg) => {
+            const result = await ctx.run('fanout.try', arg as TryParams);
+            startedMessage(ctx, result);
+            return result;
+        }),
+    };
+}
+
+// ---- Try N Approaches -------------------------------------------------------------------
+
+interface TaskAt {
+    line: number;
+    title: string;
+    text: string;
+}
+
+/** The task lenses of a document: where the server sees tasks. */
+async function tasksOf(doc: vscode.TextDocument): Promise<TaskAt[]> {
+    const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri)) ?? [];
+    const tasks: TaskAt[] = [];
+    for (const lens of lenses) {
+        if (lens.command?.command !== 'fanout.try') continue;
+        const arg = lens.command.arguments?.[0] as { line?: unknown } | undefined;
+        const line = typeof arg?.line === 'number' ? arg.line : lens.range.start.line;
+        if (tasks.some((t) => t.line === line)) continue;
+        tasks.push({ line, title: lens.command.title, text: line < doc.lineCount ? doc.lineAt(line).text.trim() : '' });
+    }
+    return tasks.sort((a, b) => a.line - b.line);
+}
+
+async function pickTask(editor: vscode.TextEditor): Promise<TaskAt | undefined> {
+    const cursor = editor.selection.active.line;
+    const tasks = await tasksOf(editor.document);
+    const here = tasks.find((t) => t.line === cursor);
+    if (here) return here;
+    if (tasks.length === 0) {
+        // No lens (yet): let the server judge the line under the cursor.
+        return { line: cursor, title: '', text: editor.document.lineAt(cursor).text.trim() };
+    }
+    if (tasks.length === 1) return tasks[0];
+    const items = [...tasks]
+        .sort((a, b) => Math.abs(a.line - cursor) - Math.abs(b.line - cursor))
+        .map((t) => ({ label: t.text, description: `line ${t.line + 1}`, task: t }));
+    const picked = await vscode.window.showQuickPick(items, {
+        title: 'Fanout: Try N Approaches',
+        placeHolder: 'The cursor is not on a task: which one?',
+    });
+    return picked?.task;
+}
+
+function readConfiguredAgents(): ConfiguredAgents {
+    try {
+        return agentsFromConfig(fs.readFileSync(configPath(process.env, os.homedir()), 'utf8'));
+    } catch {
+        return { roster: [], profiles: [] };
+    }
+}
+
+/** A multi-select pick of agents: undefined if dismissed, [] for "the configured roster". */
+function pickAgents(ctx: Ctx, count: number): Promise<string[] | undefined> {
+    const setting = vscode.workspace.getConfiguration('fanout').get<string[]>('agents') ?? [];
+    const seen = ctx.fanouts.flatMap((f) => f.attempts.map((a) => a.agent));
+    const configured = readConfiguredAgents();
+    const names = agentChoices(configured, setting, seen);
+    return new Promise((resolve) => {
+        const pick = vscode.window.createQuickPick<vscode.QuickPickItem>();
+        pick.title = `Fanout: Try ${count} Approaches`;
+        pick.placeholder = 'Agents, rotated through the attempts (none picked: your configured ones)';
+        pick.canSelectMany = true;
+        pick.items = names.map((name) => ({
+            label: name,
+            description: configured.roster.includes(name)
+                ? 'configured default'
+                : configured.profiles.includes(name)
+                  ? 'configured'
+                  : undefined,
+        }));
+        pick.selectedItems = pick.items.filter((i) => setting.includes(i.label));
+        let accepted = false;
+        pick.onDidAccept(() => {
+            accepted = true;
+            resolve(pick.selectedItems.map((i) => i.label));
+            pick.hide();
+        });
+        pick.onDidHide(() => {
+            if (!accepted) resolve(undefined);
+            pick.dispose();
+        });
+        pick.show();
+    });
+}
+
+async function tryApproaches(ctx: Ctx): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.document.uri.scheme !== 'file') {
+        void vscode.window.showWarningMessage('fanout: open a file and put the cursor on a TODO first.');
+        return;
+    }
+    await ctx.requireClient();
+    const task = await pickTask(editor);
+    if (!task) return;
+    const fromSetting = vscode.workspace.getConfiguration('fanout').get<number | null>('attempts');
+    const defaultCount = (typeof fromSetting === 'number' ? fromSetting : undefined) ?? format.countFromLensTitle(task.title) ?? 3;
+    const countText = await vscode.window.showInputBox({
+        title: 'Fanout: Try N Approaches',
+        prompt: `How many attempts at "${task.text}"?`,
+        value: String(defaultCount),
+        validateInput: (v) => format.validateCount(v),
+    });
+    if (countText === undefined) return;
+    const count = Number(countText.trim());
+    const agents = await pickAgents(ctx, count);
+    if (agents === undefined) return;
+
+    const params: TryParams = { uri: editor.document.uri.toString(), line: task.line, count };
+    if (agents.length > 0) params.agents = agents;
+    const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'fanout: starting attempts' },
+        () => ctx.run('fanout.try', params),
+    );
+    startedMessage(ctx, result);
+}
+
+function startedMessage(ctx: Ctx, result: TryResult): void {
+    ctx.expectFanout(result.fanout);
+    const n = result.attempts.length;
+    void vscode.window
+        .showInformationMessage(`fanout ${result.fanout}: ${n} attempt${n === 1 ? '' : 's'} started.`, 'Show Attempts')
+        .then((choice) => {
+            if (choice === 'Show Attempts') return guarded(() => showAttempts(ctx))();
+            return undefined;
+        });
+}
+
+// ---- picking attempts ---------------------------------------------------------------------
+
+type Target = { attempt: Attempt; fanout: Fanout } | { fanout: Fanout; whole: true };
+
+interface TargetItem extends vscode.QuickPickItem {
+    target?: Target;
+}
+
+/** The fanouts as of now (the server's answer; the last notification if that fails). */
+async function currentFanouts(ctx: Ctx): Promise<Fanout[]> {
+    try {
+        return format.sortFanouts((await ctx.fetchStatus()).fanouts);
+    } catch (e) {
+        if (ctx.fanouts.length === 0) throw e;
+        return format.sortFanouts(ctx.fanouts);
+    }
+}
+
+async function pickTarget(
+    ctx: Ctx,
+    opts: { title: string; filter?: (a: Attempt) => boolean; wholeFanouts?: (f: Fanout) => boolean },
+): Promise<Target | undefined> {
+    const fanouts = await currentFanouts(ctx);
+    const now = nowSecs();
+    const items: TargetItem[] = [];
+    for (const fanout of fanouts) {
+        const attempts = fanout.attempts.filter((a) => !opts.filter || opts.filter(a));
+        const whole = opts.wholeFanouts?.(fanout) ?? false;
+        if (attempts.length === 0 && !whole) continue;
+        items.push({ label: `${format.taskTitle(fanout)} (${format.taskLocation(fanout)})`, kind: vscode.QuickPickItemKind.Separator });
+        for (const attempt of attempts) {
+            items.push({ ...format.attemptItem(fanout, attempt, now), target: { attempt, fanout } });
+        }
+        if (whole) {
+            items.push({
+                label: `$(layers) all ${fanout.attempts.length} attempts of ${fanout.id}`,
+                description: format.taskTitle(fanout),
+                target: { fanout, whole: true },
+            });
+        }
+    }
+    if (!items.some((i) => i.target)) {
+        void vscode.window.showInformationMessage(
+            fanouts.length === 0 ? 'fanout: no attempts yet. Run "Fanout: Try N Approaches" on a TODO.' : `fanout: no attempt to ${opts.title.toLowerCase()}.`,
+        );
+        return undefined;
+    }
+    const picked = await vscode.window.showQuickPick(items, {
+        title: `Fanout: ${opts.title}`,
+        placeHolder: 'Attempt (state, agent, changes, time)',
+        matchOnDescription: true,
+        matchOnDetail: true,
+    });
+    return picked?.target;
+}
+
+/** An attempt id from an argument, else picked by the user. */
+async function attemptFrom(ctx: Ctx, arg: unknown, title: string, filter?: (a: Attempt) => boolean): Promise<string | undefined> {
+    const given = attemptArg(arg);
+    if (given) return given.attempt;
+    const target = await pickTarget(ctx, { title, filter });
+    return target && 'attempt' in target ? target.attempt.id : undefined;
+}
+
+function nameOf(ctx: Ctx, id: string): string {
+    const found = ctx.findAttempt(id);
+    return found ? format.attemptName(found.attempt) : id;
+}
+
+// ---- Show Attempts ------------------------------------------------------------------------
+
+const ACTION_LABELS: Record<format.AttemptAction, string> = {
+    diff: '$(diff) Open Diff',
+    accept: '$(check) Accept',
+    cancel: '$(debug-stop) Cancel',
+    log: '$(output) Show Log',
+    discard: '$(trash) Discard',
+};
+
+async function showAttempts(ctx: Ctx): Promise<void> {
+    const target = await pickTarget(ctx, { title: 'Show Attempts' });
+    if (!target || !('attempt' in target)) return;
+    const { attempt } = target;
+    const items = format.attemptActions(attempt).map((action) => ({ label: ACTION_LABELS[action], action }));
+    const picked = await vscode.window.showQuickPick(items, {
+        title: `Fanout: ${format.attemptName(attempt)} (${format.describeState(attempt)})`,
+        placeHolder: 'What to do with this attempt',
+    });
+    if (!picked) return;
+    switch (picked.action) {
+        case 'diff':
+            return openDiff(ctx, attempt.id);
+        case 'accept':
+            return accept(ctx, attempt.id);
+        case 'cancel':
+            return act(ctx, 'cancel', { attempt: attempt.id });
+        case 'log':
+            return showLog(ctx, attempt.id);
+        case 'discard':
+            return discard(ctx, { attempt: attempt.id }, format.attemptName(attempt));
+    }
+}
+
+// ---- diffs -----------------------------------------------------------------------------------
+
+async function openAttemptDiff(ctx: Ctx, arg: unknown): Promise<void> {
+    const given = attemptArg(arg);
+    if (given) return openDiff(ctx, given.attempt, given.uri);
+    const id = await attemptFrom(ctx, undefined, 'Open Attempt Diff', format.hasWorktree);
+    if (id) await openDiff(ctx, id);
+}
+
+interface FileItem extends vscode.QuickPickItem {
+    file?: DiffFile;
+    all?: true;
+}
+
+/** The native diff editor for an attempt: one file directly, several through a pick. */
+export async function openDiff(ctx: Ctx, attemptId: string, uri?: string): Promise<void> {
+    const root = await ctx.repoRoot();
+    const diff = await ctx.run('fanout.diff', uri ? { attempt: attemptId, uri } : { attempt: attemptId });
+    const attempt = ctx.findAttempt(attemptId)?.attempt;
+    const files = diff.files;
+    if (files.length === 0) {
+        const running = attempt && !format.isFinished(attempt.state);
+        void vscode.window.showInformationMessage(
+            running
+                ? `fanout: ${nameOf(ctx, attemptId)} has not changed anything yet.`
+                : `fanout: ${nameOf(ctx, attemptId)} changes nothing against your current files.`,
+        );
+        return;
+    }
+    if (files.length === 1) return openFileDiff(attemptId, attempt, root, files[0]);
+
+    // The file being edited first: a lens was most likely clicked in it.
+    const active = vscode.window.activeTextEditor?.document.uri.fsPath;
+    const sorted = [...files].sort((a, b) => Number(path.join(root, b.path) === active) - Number(path.join(root, a.path) === active));
+    const items: FileItem[] = sorted.map((file) => ({ ...format.diffFileItem(file), file }));
+    items.push({ label: `$(diff-multiple) All ${files.length} files`, description: 'in one multi-file diff editor', all: true });
+    const picked = await vscode.window.showQuickPick(items, {
+        title: `Fanout: diff of ${nameOf(ctx, attemptId)}`,
+        placeHolder: `${files.length} changed files`,
+        matchOnDescription: true,
+    });
+    if (!picked) return;
+    if (picked.file) return openFileDiff(attemptId, attempt, root, picked.file);
+    // A missing side is how the multi-file editor shows an added (or deleted) file.
+    const resources = files.map((file) => {
+        const [left, right, fileUri] = diffSides(attemptId, root, file);
+        return [fileUri, file.status === 'added' ? undefined : left, file.status === 'deleted' ? undefined : right];
+    });
+    try {
+        await vscode.commands.executeCommand('vscode.changes', `yours \u2194 ${nameOf(ctx, attemptId)}`, resources);
+    } catch {
+        // No multi-diff editor in this VS Code: the first file, the pick again for the others.
+        await openFileDiff(attemptId, attempt, root, files[0]);
+    }
+}
+
+/** [left: yours, right: the attempt's, the workspace file]. */
+function diffSides(attemptId: string, root: string, file: DiffFile): [vscode.Uri, vscode.Uri, vscode.Uri] {
+    const fileUri = vscode.Uri.file(path.join(root, file.path));
+    // The live file: VS Code diffs its open buffer, unsaved changes included.
+    const left = file.status === 'added' ? AttemptDocs.emptyUri(fileUri) : fileUri;
+    return [left, AttemptDocs.attemptUri(attemptId, fileUri), fileUri];
+}
+
+async function openFileDiff(attemptId: string, attempt: Attempt | undefined, root: string, file: DiffFile): Promise<void> {
+    const [left, right] = diffSides(attemptId, root, file);
+    await vscode.commands.executeCommand('vscode.diff', left, right, format.diffTitle(file.path, attempt, attemptId), {
+        preview: false,
+    });
+}
+
+// ---- accept, discard, cancel, log ----------------------------------------------------------
+
+async function acceptAttempt(ctx: Ctx, arg: unknown): Promise<void> {
+    const id = await attemptFrom(ctx, arg, 'Accept Attempt', (a) => a.state === 'succeeded' && format.hasChanges(a));
+    if (id) await accept(ctx, id);
+}
+
+/** The server merges and sends one WorkspaceEdit (so Ctrl+Z undoes it), or lists conflicts. */
+async function accept(ctx: Ctx, attemptId: string): Promise<void> {
+    const name = nameOf(ctx, attemptId);
+    const result = await ctx.run('fanout.accept', { attempt: attemptId });
+    if (result.applied) {
+        // The task line has changed: its lenses with it.
+        ctx.refreshLenses();
+        void vscode.window.showInformationMessage(`fanout: accepted ${name}. Undo with Ctrl+Z; save to keep it.`);
+        return;
+    }
+    const conflicts = result.conflicts ?? [];
+    const choice = await vscode.window.showWarningMessage(
+        conflicts.length > 0
+            ? `fanout: ${name} conflicts with your changes in ${conflicts.join(', ')}. Nothing was applied.`
+            : `fanout: ${name} was not applied.`,
+        'Open Diff',
+    );
+    if (choice === 'Open Diff') await openDiff(ctx, attemptId);
+}
+
+async function discardAttempt(ctx: Ctx, arg: unknown): Promise<void> {
+    const given = attemptArg(arg);
+    if (given) return discard(ctx, { attempt: given.attempt }, nameOf(ctx, given.attempt));
+    const target = await pickTarget(ctx, { title: 'Discard Attempt', wholeFanouts: (f) => f.attempts.length > 1 });
+    if (!target) return;
+    if ('attempt' in target) return discard(ctx, { attempt: target.attempt.id }, format.attemptName(target.attempt));
+    return discard(ctx, { fanout: target.fanout.id }, `all ${target.fanout.attempts.length} attempts of ${target.fanout.id}`);
+}
+
+async function discard(ctx: Ctx, target: AttemptOrFanout, what: string): Promise<void> {
+    const choice = await vscode.window.showWarningMessage(
+        `Discard ${what}?`,
+        { modal: true, detail: 'Its worktree and branch are deleted.' },
+        'Discard',
+    );
+    if (choice === 'Discard') await act(ctx, 'discard', target);
+}
+
+async function cancelAttempt(ctx: Ctx, arg: unknown): Promise<void> {
+    const given = attemptArg(arg);
+    if (given) return act(ctx, 'cancel', { attempt: given.attempt });
+    const running = (a: Attempt) => !format.isFinished(a.state);
+    const target = await pickTarget(ctx, {
+        title: 'Cancel Attempt',
+        filter: running,
+        wholeFanouts: (f) => f.attempts.filter(running).length > 1,
+    });
+    if (!target) return;
+    await act(ctx, 'cancel', 'attempt' in target ? { attempt: target.attempt.id } : { fanout: target.fanout.id });
+}
+
+async function act(ctx: Ctx, what: 'discard' | 'cancel', target: AttemptOrFanout): Promise<void> {
+    const result = await ctx.run(what === 'discard' ? 'fanout.discard' : 'fanout.cancel', target);
+    const n = result.attempts.length;
+    const verb = what === 'discard' ? 'discarded' : 'cancelled';
+    void vscode.window.showInformationMessage(
+        n === 0 ? `fanout: nothing to ${what}.` : `fanout: ${verb} ${result.attempts.map((id) => nameOf(ctx, id)).join(', ')}.`,
+    );
+}
+
+async function showAttemptLog(ctx: Ctx, arg: unknown): Promise<void> {
+    const id = await attemptFrom(ctx, arg, 'Show Attempt Log');
+    if (id) await showLog(ctx, id);
+}
+
+/** The agent's output, in the "fanout: attempt log" output channel. */
+async function showLog(ctx: Ctx, attemptId: string): Promise<void> {
+    const { text } = await ctx.run('fanout.log', { attempt: attemptId, tail: 5000 });
+    const found = ctx.findAttempt(attemptId);
+    const state = found ? ` (${format.describeState(found.attempt)})` : '';
+    ctx.attemptLog.clear();
+    ctx.attemptLog.appendLine(`\u2500\u2500 ${attemptId} ${found ? format.attemptName(found.attempt) : ''}${state} \u2500\u2500`);
+    ctx.attemptLog.append(text.endsWith('\n') || text === '' ? text : text + '\n');
+    ctx.attemptLog.show(true);
+}

@@ -1,0 +1,35 @@
+// Status JSON as docs/protocol.md shows it, for the unit tests.
+import type { Attempt, Fanout } from '../lsp_ext';
+
+export function attempt(n: number, over: Partial<Attempt> = {}): Attempt {
+    return {
+        id: `7f3a9c-${n}`,
+        fanout: '7f3a9c',
+        n,
+        agent: ['claude', 'codex', 'gemini'][(n - 1) % 3],
+        state: 'succeeded',
+        branch: `fanout/handle-empty-input-7f3a9c/${n}`,
+        worktree: `/home/me/.local/share/fanout/worktrees/project/7f3a9c-${n}`,
+        started_at: 1795000001,
+        finished_at: 1795000073,
+        elapsed_secs: 72,
+        exit_code: 0,
+        diffstat: { files: 1, additions: 12, deletions: 3 },
+        disk_bytes: 10485760,
+        error: null,
+        ...over,
+    };
+}
+
+export function fanout(attempts: Attempt[], over: Partial<Fanout> = {}): Fanout {
+    return {
+        id: '7f3a9c',
+        created_at: 1795000000,
+        task: { file: 'src/lib.rs', line: 12, marker: 'TODO', text: 'handle empty input' },
+        prompt: '...',
+        snapshot: '3b18e512dba79e4c8300dd08aeb37f8e728b8dad',
+        best: null,
+        attempts,
+        ...over,
+    };
+}
