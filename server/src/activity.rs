@@ -259,13 +259,7 @@ fn first_line(text: &str) -> String {
 }
 
 fn shorten(text: &str) -> String {
-    let text = first_line(text);
-    if text.chars().count() <= MAX_LAST {
-        return text;
-    }
-    let mut s: String = text.chars().take(MAX_LAST - 1).collect();
-    s.push('…');
-    s
+    crate::labels::shorten(&first_line(text), MAX_LAST)
 }
 
 #[cfg(test)]

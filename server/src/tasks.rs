@@ -32,7 +32,7 @@ pub struct Task {
 impl Task {
     /// A short human label: "TODO: handle empty input".
     pub fn label(&self) -> String {
-        let text = shorten(&self.text, LABEL_CHARS);
+        let text = crate::labels::shorten(&self.text, LABEL_CHARS + 1);
         match (self.marker.as_str(), text.is_empty()) {
             (_, true) => self.marker.clone(),
             (CHECKBOX, false) => format!("{CHECKBOX} {text}"),
@@ -295,14 +295,6 @@ fn task_text(rest: &str) -> String {
             Some(shorter) => text = shorter,
             None => return text.to_string(),
         }
-    }
-}
-
-/// `text` cut to at most `max` characters, with an ellipsis when cut.
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
-        None => text.to_string(),
     }
 }
 

@@ -38,7 +38,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             "  {best} #{:<2} {:<10} {:<12} {} {:<12}",
             a.n,
             a.id,
-            truncate(&a.agent, 12),
+            crate::labels::shorten(&a.agent, 12),
             state_icon(a.state),
             a.state.as_str()
         );
@@ -116,16 +116,6 @@ fn colorize(line: &str, s: crate::state::AttemptState) -> String {
 fn bar(done: usize, total: usize, width: usize) -> String {
     let filled = (done * width).checked_div(total).unwrap_or(0);
     format!("[{}{}]", "█".repeat(filled), "░".repeat(width - filled))
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 /// Cut each line to `width` visible columns (colour codes do not count), so that every line

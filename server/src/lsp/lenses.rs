@@ -76,6 +76,9 @@ fn belongs_to(f: &FanoutStatus, task: &Task, all: &[Task]) -> bool {
     nearest.is_some_and(|n| n.line == task.line)
 }
 
+/// How much of the agent's activity a lens shows: titles stay one glance long.
+const LENS_ACTIVITY_CHARS: usize = 48;
+
 /// `#1 claude ⟳ running 1m12s · editing src/lib.rs`, `#2 codex ✓ tests +12 −3`,
 /// `#3 gemini ✗ exit 1`, `#4 claude ✓ +12 −3 (same as #2)`.
 pub fn title(a: &AttemptStatus) -> String {
@@ -99,6 +102,7 @@ pub fn title(a: &AttemptStatus) -> String {
         .activity
         .as_ref()
         .map(activity_label)
+        .map(|s| crate::labels::shorten(&s, LENS_ACTIVITY_CHARS))
         .filter(|s| !s.is_empty())
         .map(|s| format!(" · {s}"))
         .unwrap_or_default();

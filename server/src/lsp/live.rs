@@ -44,8 +44,8 @@ pub struct Live {
 /// What the client has been told so far.
 #[derive(Default)]
 struct Published {
-    /// Per fanout, the progress token while it runs.
-    progress: HashMap<String, ProgressToken>,
+    /// Per fanout, the progress token while it runs, and the last message sent on it.
+    progress: HashMap<String, (ProgressToken, String)>,
     /// Fanouts seen unfinished, whose end is still to be announced.
     unfinished: HashSet<String>,
     last_lens_refresh: Option<Instant>,
@@ -220,7 +220,7 @@ impl Live {
                         .await;
                 }
             } else if published.unfinished.remove(&f.id) {
-                if let Some(token) = published.progress.remove(&f.id) {
+                if let Some((token, _)) = published.progress.remove(&f.id) {
                     self.send_progress(
                         token,
                         WorkDoneProgress::End(WorkDoneProgressEnd {
@@ -254,8 +254,11 @@ impl Live {
         message: &str,
         percentage: usize,
     ) {
-        match published.progress.get(&f.id) {
-            Some(token) => {
+        match published.progress.get_mut(&f.id) {
+            // Only news is reported: the same count again is not.
+            Some((_, last)) if last == message => {}
+            Some((token, last)) => {
+                *last = message.to_string();
                 let token = token.clone();
                 let report = WorkDoneProgressReport {
                     cancellable: Some(false),
@@ -275,7 +278,9 @@ impl Live {
                 {
                     return;
                 }
-                published.progress.insert(f.id.clone(), token.clone());
+                published
+                    .progress
+                    .insert(f.id.clone(), (token.clone(), message.to_string()));
                 let begin = WorkDoneProgressBegin {
                     title: "fanout".into(),
                     cancellable: Some(false),
