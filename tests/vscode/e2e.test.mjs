@@ -171,14 +171,24 @@ function activeTab(title) {
  * two files in one edit, so VS Code may ask whether to undo it in all of them: yes.
  */
 async function undoRedo(editor, key, verb, expected) {
-    // Focus the editor (a dialog of an earlier undo may have kept it).
-    await editor.locator('.view-line', { hasText: 'collect()' }).click();
-    await page.keyboard.press(key);
     const everywhere = page.locator('.monaco-dialog-box .monaco-button', { hasText: new RegExp(`^${verb} in \\d+ Files$`) });
     const line = editor.locator('.view-line', { hasText: expected });
-    await Promise.race([everywhere.waitFor({ timeout: STEP_MS }), line.waitFor({ timeout: STEP_MS })].map((p) => p.catch(() => {})));
-    if (await everywhere.isVisible()) await everywhere.click();
-    await line.waitFor({ timeout: STEP_MS });
+    // On a loaded machine a key press can land before the editor has focus and be lost: press
+    // again (undo and redo have nothing else on their stacks here) until the text shows.
+    for (let attempt = 1; ; attempt++) {
+        // Focus the editor (a dialog of an earlier undo may have kept it).
+        await editor.locator('.view-line', { hasText: 'collect()' }).click();
+        await page.keyboard.press(key);
+        const wait = attempt < 3 ? STEP_MS / 3 : STEP_MS;
+        await Promise.race([everywhere.waitFor({ timeout: wait }), line.waitFor({ timeout: wait })].map((p) => p.catch(() => {})));
+        if (await everywhere.isVisible()) await everywhere.click();
+        try {
+            await line.waitFor({ timeout: attempt < 3 ? 2000 : STEP_MS });
+            return;
+        } catch (e) {
+            if (attempt >= 3) throw e;
+        }
+    }
 }
 
 /** The text of the active editor as shown (visible lines; the files here are short). */
