@@ -4,6 +4,7 @@
 
 use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
+use crate::tasks::Task;
 use dashmap::DashMap;
 use ropey::Rope;
 use tower_lsp_server::ls_types::{Position, TextDocumentContentChangeEvent, Uri};
@@ -11,6 +12,9 @@ use tower_lsp_server::ls_types::{Position, TextDocumentContentChangeEvent, Uri};
 pub struct Document {
     pub text: Rope,
     pub version: i32,
+    /// The tasks of this version of the text (and the file name they were read as): code
+    /// lenses are asked for far more often than the text changes.
+    tasks: Option<(String, Vec<Task>)>,
 }
 
 impl Document {
@@ -18,6 +22,7 @@ impl Document {
         Document {
             text: Rope::from_str(text),
             version,
+            tasks: None,
         }
     }
 }
@@ -56,6 +61,7 @@ impl Documents {
                     let end = char_index(&doc.text, range.end).max(start);
                     doc.text.remove(start..end);
                     doc.text.insert(start, &change.text);
+                    doc.tasks = None;
                 }
             }
         }
@@ -63,6 +69,20 @@ impl Documents {
         Ok(())
     }
 
+    /// The tasks in an open document, read as file `name`; computed once per version.
+    pub fn tasks(&self, uri: &Uri, name: &str) -> Option<Vec<Task>> {
+        let mut doc = self.docs.get_mut(uri)?;
+        if let Some((cached_name, tasks)) = &doc.tasks {
+            if cached_name == name {
+                return Some(tasks.clone());
+            }
+        }
+        let tasks = crate::tasks::scan_text(name, &doc.text.to_string());
+        doc.tasks = Some((name.to_string(), tasks.clone()));
+        Some(tasks)
+    }
+
+    #[cfg(test)]
     pub fn text(&self, uri: &Uri) -> Option<String> {
         self.docs.get(uri).map(|d| d.text.to_string())
     }

@@ -89,7 +89,7 @@ impl Live {
         let tx = self.tx.clone();
         let workdir = repo.workdir.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            if event.is_ok_and(|e| changes_state(&e)) {
                 let _ = tx.send(workdir.clone());
             }
         });
@@ -304,6 +304,27 @@ impl Live {
 }
 
 /// What, when it changes, is worth telling the client: each attempt's state and result.
+/// Whether a file event can change the status: agents' logs are written continuously (up to
+/// megabytes a second each) and never do, so their events are dropped here rather than each
+/// costing a re-read of every state file.
+fn changes_state(event: &notify::Event) -> bool {
+    use notify::event::ModifyKind;
+    use notify::EventKind::{Access, Modify};
+    if matches!(event.kind, Access(_)) {
+        return false;
+    }
+    let only_logs = !event.paths.is_empty()
+        && event
+            .paths
+            .iter()
+            .all(|p| p.file_name().is_some_and(|n| n == "log" || n == "lock"));
+    !(only_logs
+        && matches!(
+            event.kind,
+            Modify(ModifyKind::Data(_)) | Modify(ModifyKind::Any) | Modify(ModifyKind::Metadata(_))
+        ))
+}
+
 /// An attempt's id, state, exit code, diffstat and whether its worktree exists.
 type AttemptSignature = (
     String,

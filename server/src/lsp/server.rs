@@ -240,13 +240,6 @@ impl LanguageServer for Backend {
         let Ok(path) = convert::path_of(&uri) else {
             return Ok(None);
         };
-        let text = match self.docs.text(&uri) {
-            Some(t) => t,
-            None => match std::fs::read(&path) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(_) => return Ok(None),
-            },
-        };
         let repo = self.repo_for(&path);
         let rel = repo.as_ref().and_then(|r| r.relative(&path).ok());
         let name = rel.clone().unwrap_or_else(|| {
@@ -254,7 +247,13 @@ impl LanguageServer for Backend {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         });
-        let tasks = crate::tasks::scan_text(&name, &text);
+        let tasks = match self.docs.tasks(&uri, &name) {
+            Some(tasks) => tasks,
+            None => match std::fs::read(&path) {
+                Ok(b) => crate::tasks::scan_text(&name, &String::from_utf8_lossy(&b)),
+                Err(_) => return Ok(None),
+            },
+        };
         let report = repo.as_ref().and_then(|r| self.live.report(&r.workdir));
         let attempts = self.attempts_setting();
         Ok(Some(lenses::lenses(
