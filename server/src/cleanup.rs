@@ -53,6 +53,7 @@ pub fn discard(paths: &RepoPaths, states: &StateDir, a: &AttemptRecord) -> Resul
     remove_worktree(&repo, &a.worktree_name, &a.worktree, Some(&a.branch))?;
     let dir = states.attempt_dir_of(a);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(states.log_path(&a.id));
     // The fanout goes with its last attempt.
     let fanout_dir = states.fanout_dir(&a.fanout);
     let any_left = std::fs::read_dir(&fanout_dir)

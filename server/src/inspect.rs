@@ -70,7 +70,7 @@ pub fn accept_to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Re
 
 /// The agent's output; with `tail`, only its last lines.
 pub fn log(states: &StateDir, a: &AttemptRecord, tail: Option<usize>) -> Result<String> {
-    let path = states.attempt_dir_of(a).join("log");
+    let path = states.log_path(&a.id);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -1,7 +1,8 @@
 //! Fanout and attempt records on disk, in `<common git dir>/fanout/`.
 //!
 //! Layout: `fanouts/<fanout>/fanout.json` (written once by `try`), and per attempt
-//! `fanouts/<fanout>/<n>/{state.json, log, prompt.txt, lock, cancel}`. Every file has one
+//! `fanouts/<fanout>/<n>/{state.json, prompt.txt, lock, cancel}`, and its output in
+//! `logs/<attempt>.log`. Every file has one
 //! writer at a time (the attempt's supervisor owns its `state.json` while it lives), and every
 //! write is a temp file renamed into place, so readers (any number of CLIs and language
 //! servers) never see half a file and concurrent `try`s never touch the same file.
@@ -185,6 +186,11 @@ impl StateDir {
     }
     pub fn attempt_dir_of(&self, a: &AttemptRecord) -> PathBuf {
         self.attempt_dir(&a.fanout, a.n)
+    }
+    /// The agent's output. Logs live outside `fanouts/`, which editors watch: an agent can
+    /// write megabytes a second, and none of it changes any state.
+    pub fn log_path(&self, attempt_id: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{attempt_id}.log"))
     }
 
     pub fn write_fanout(&self, f: &FanoutRecord) -> Result<()> {

@@ -49,7 +49,7 @@ pub fn spawn(attempt_dir: &Path) -> Result<()> {
         return Err(Error::Invalid(format!(
             "the supervisor of {} did not start (see {})",
             attempt_dir.display(),
-            attempt_dir.join("log").display()
+            attempt_dir.display()
         )));
     }
     // Reap it when it ends, so a long-lived parent (the language server) keeps no zombies.
@@ -85,7 +85,10 @@ pub fn run(dir: &Path) -> Result<()> {
     // Work from the worktree: agents' paths read relative to it, and the supervisor does not
     // keep the caller's folder busy.
     let _ = std::env::set_current_dir(&rec.worktree);
-    let log_path = dir.join("log");
+    let log_path = states.log_path(&rec.id);
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -306,7 +309,11 @@ impl Supervisor {
 
     /// Copy a step's output into the log line by line, feeding the sink.
     fn pump(&self, reader: std::io::PipeReader, mut sink: Sink) -> Sink {
-        let mut reader = std::io::BufReader::new(reader);
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        // Output goes to the log in chunks, not a write per line: a chatty agent prints
+        // thousands of lines a second. What was read is written before waiting for more, so
+        // the log stays live.
+        let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut line = Vec::new();
         let mut activity = crate::activity::Activity::default();
         let mut written = crate::activity::Activity::default();
@@ -317,7 +324,11 @@ impl Supervisor {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let _ = self.log.lock().unwrap().write_all(&line);
+            pending.extend_from_slice(&line);
+            if pending.len() >= 64 * 1024 || reader.buffer().is_empty() {
+                let _ = self.log.lock().unwrap().write_all(&pending);
+                pending.clear();
+            }
             let text = String::from_utf8_lossy(&line);
             match &mut sink {
                 Sink::Plain => {}

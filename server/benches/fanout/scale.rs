@@ -222,7 +222,7 @@ pub fn run(env: &LspEnv, attempts: usize, secs: u64, log: &mut dyn FnMut(&str)) 
                 expected_stream_state(n)
             ));
         }
-        let log_len = std::fs::metadata(env.attempt_dir(id).join("log"))
+        let log_len = std::fs::metadata(env.repo.root.join(format!(".git/fanout/logs/{id}.log")))
             .map(|m| m.len())
             .unwrap_or(0);
         log_mb.push(log_len as f64 / 1e6);

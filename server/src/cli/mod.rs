@@ -353,7 +353,7 @@ fn log(attempt: &str, follow: bool) -> Result<i32> {
     let paths = here()?;
     let states = StateDir::new(paths.state_dir.clone());
     let a = resolve_attempt(&states, attempt)?;
-    let path = states.attempt_dir_of(&a).join("log");
+    let path = states.log_path(&a.id);
     let mut offset = 0usize;
     let mut out = std::io::stdout().lock();
     loop {

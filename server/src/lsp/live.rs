@@ -304,9 +304,8 @@ impl Live {
 }
 
 /// What, when it changes, is worth telling the client: each attempt's state and result.
-/// Whether a file event can change the status: agents' logs are written continuously (up to
-/// megabytes a second each) and never do, so their events are dropped here rather than each
-/// costing a re-read of every state file.
+/// Whether a file event can change the status. Agents' logs live outside the watched folder;
+/// what remains to drop is readers touching the liveness locks.
 fn changes_state(event: &notify::Event) -> bool {
     use notify::event::ModifyKind;
     use notify::EventKind::{Access, Modify};
@@ -317,7 +316,7 @@ fn changes_state(event: &notify::Event) -> bool {
         && event
             .paths
             .iter()
-            .all(|p| p.file_name().is_some_and(|n| n == "log" || n == "lock"));
+            .all(|p| p.file_name().is_some_and(|n| n == "lock"));
     !(only_logs
         && matches!(
             event.kind,
