@@ -608,7 +608,7 @@ pub fn markdown(r: &LspResults) -> (String, String) {
         verdict(p99, 5.0)
     ));
     lsp.push_str(&format!(
-        "| of which, in process: `tasks::scan_text` of the file (run on every codeLens): median | {} | | |\n",
+        "| of which, in process: `tasks::scan_text` of the file (run once per document version for codeLens): median | {} | | |\n",
         fmt_ms(median(&r.scan_text))
     ));
     let p99_50 = median(&r.lens50_p99);

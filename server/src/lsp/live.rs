@@ -128,7 +128,7 @@ impl Live {
                     Some(dir) = rx.recv() => {
                         dirty.insert(dir);
                         // Coalesce a burst of file events (a write is several) into one read.
-                        let settle = tokio::time::sleep(Duration::from_millis(15));
+                        let settle = tokio::time::sleep(Duration::from_millis(3));
                         tokio::pin!(settle);
                         loop {
                             tokio::select! {
