@@ -60,6 +60,13 @@ function H.wait(what, pred, timeout_ms, describe)
 end
 
 --- Runs a command to completion (with a timeout) and returns stdout; errors on failure.
+-- Wait until `pred()` holds, showing the buffer's lenses if it never does.
+function H.wait_lenses(bufnr, what, pred, timeout_ms)
+  return H.wait(what, pred, timeout_ms, function()
+    return vim.inspect(H.lenses(bufnr))
+  end)
+end
+
 function H.system(cmd, cwd)
   local res = vim.system(cmd, { cwd = cwd, text = true }):wait(60000)
   if res.code ~= 0 then

@@ -25,12 +25,10 @@ end
 local id
 
 H.test('one attempt appends to the file and adds another', function()
-  H.wait('the Try lens', function()
+  H.wait_lenses(buf, 'the Try lens', function()
     return vim.tbl_contains(H.lenses(buf)[2] or {}, 'Try 1 approaches')
       or vim.tbl_contains(H.lenses(buf)[2] or {}, 'Try 1 approach')
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
   vim.api.nvim_win_set_cursor(0, { 3, 0 })
   vim.cmd('Fanout try')
   H.wait('the attempt to succeed', function()

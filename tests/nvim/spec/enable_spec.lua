@@ -40,11 +40,9 @@ H.test('a file inside a repository gets the client from lsp/fanout.lua', functio
 end)
 
 H.test('the lens appears with the server-configured count', function()
-  H.wait('the Try lens', function()
+  H.wait_lenses(buf, 'the Try lens', function()
     return vim.tbl_contains(H.lenses(buf)[1] or {}, 'Try 2 approaches')
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
 end)
 
 H.test('a fork updates the statusline through the fanout/status handler of lsp/fanout.lua', function()
@@ -55,11 +53,9 @@ H.test('a fork updates the statusline through the fanout/status handler of lsp/f
   end, 60000, function()
     return require('fanout').statusline(buf) .. ' ' .. vim.inspect(H.states(buf))
   end)
-  H.wait('the attempt lenses', function()
+  H.wait_lenses(buf, 'the attempt lenses', function()
     return table.concat(H.lenses(buf)[1] or {}, ' | '):find('#2 fake ✓', 1, true)
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
 end)
 
 H.test('the openDiff lens handler works here too', function()
@@ -85,11 +81,9 @@ H.test('a discard made with the CLI shows up in the statusline and lenses', func
   end, 20000, function()
     return vim.inspect(H.status(buf))
   end)
-  H.wait('only the Try lens', function()
+  H.wait_lenses(buf, 'only the Try lens', function()
     return table.concat(H.lenses(buf)[1] or {}, ' | ') == 'Try 2 approaches'
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
 end)
 
 H.finish()

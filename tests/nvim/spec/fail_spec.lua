@@ -18,11 +18,9 @@ local TASK = 1
 local ids = {}
 
 H.test('setup({ attempts = 2 }) reaches the server: the lens says 2', function()
-  H.wait('the Try lens', function()
+  H.wait_lenses(buf, 'the Try lens', function()
     return vim.tbl_contains(H.lenses(buf)[TASK] or {}, 'Try 2 approaches')
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
 end)
 
 H.test(':Fanout try forks 2 attempts that both fail', function()
@@ -62,13 +60,11 @@ H.test('statusline ⟳0 ✓0 ✗3', function()
 end)
 
 H.test('lenses show ✗ exit 1 and no Accept', function()
-  H.wait('failed lenses', function()
+  H.wait_lenses(buf, 'failed lenses', function()
     local titles = table.concat(H.lenses(buf)[TASK] or {}, ' | ')
     -- Three attempt lenses: #1 and #2 of the first fanout, #1 of the second.
     return select(2, titles:gsub('fake ✗', '')) == 3 and titles:find('#2 fake ✗', 1, true)
-  end, 20000, function()
-    return vim.inspect(H.lenses(buf))
-  end)
+  end, 20000)
   local titles = table.concat(H.lenses(buf)[TASK] or {}, ' | ')
   H.truthy(titles:find('exit 1', 1, true), titles)
   H.truthy(not titles:find('Accept', 1, true), titles)
