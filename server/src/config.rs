@@ -80,7 +80,7 @@ impl Config {
         };
         let mut config: Config = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.into(),
-            message: e.message().to_string(),
+            message: toml_message(&text, &e),
         })?;
         for (name, profile) in &config.agent {
             if profile.command.is_empty() || profile.command[0].is_empty() {
@@ -140,6 +140,18 @@ impl Config {
     }
 }
 
+/// A TOML error as one line that says where: `line 3: invalid type: string "three",
+/// expected usize`.
+pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
 /// "7d" / "12h" / "30m" / "90s" / "3600" → seconds.
 pub fn parse_age(text: &str) -> Result<u64> {
     let text = text.trim();
@@ -168,6 +180,17 @@ pub fn parse_age(text: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_say_which_line() {
+        let text = "attempts = 3\nagents = \"claude\"\n";
+        let e = toml::from_str::<Config>(text).unwrap_err();
+        assert!(
+            toml_message(text, &e).starts_with("line 2: invalid type"),
+            "{}",
+            toml_message(text, &e)
+        );
+    }
 
     #[test]
     fn parses_ages() {

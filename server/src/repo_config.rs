@@ -91,7 +91,7 @@ impl RepoConfigFile {
         })?;
         let config: RepoConfig = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.clone(),
-            message: e.message().to_string(),
+            message: crate::config::toml_message(&text, &e),
         })?;
         for (what, argv) in config
             .setup

@@ -112,13 +112,6 @@ impl StatusReport {
         }
         c
     }
-
-    pub fn attempt(&self, id: &str) -> Option<&AttemptStatus> {
-        self.fanouts
-            .iter()
-            .flat_map(|f| &f.attempts)
-            .find(|a| a.id == id)
-    }
 }
 
 /// The ranking: verify passed > agent exited 0 > smaller change > faster; attempts without

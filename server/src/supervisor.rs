@@ -529,7 +529,7 @@ fn leave_out_setup_outputs(
     Ok(())
 }
 
-pub fn diffstat(repo: &git2::Repository, old: &git2::Tree, new: &git2::Tree) -> Result<DiffStat> {
+fn diffstat(repo: &git2::Repository, old: &git2::Tree, new: &git2::Tree) -> Result<DiffStat> {
     let diff = repo.diff_tree_to_tree(Some(old), Some(new), None)?;
     let s = diff.stats()?;
     Ok(DiffStat {
