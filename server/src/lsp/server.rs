@@ -44,6 +44,8 @@ pub struct Backend {
     pub live: Arc<Live>,
     /// `.fanout.toml` contents (by hash) the user was already asked to trust.
     pub trust_asked: dashmap::DashSet<String>,
+    /// The user config's attempt count, with the config file's modification time.
+    user_attempts: std::sync::Mutex<Option<(std::time::SystemTime, usize)>>,
 }
 
 pub const COMMANDS: [&str; 10] = [
@@ -70,6 +72,7 @@ impl Backend {
             roots: RwLock::new(Vec::new()),
             repo_of_dir: DashMap::new(),
             trust_asked: dashmap::DashSet::new(),
+            user_attempts: std::sync::Mutex::new(None),
         }
     }
 
@@ -297,15 +300,22 @@ impl Backend {
 
     /// The attempt count lenses offer: the editor's setting, else the user config's.
     pub fn attempts_setting(&self) -> usize {
-        self.settings
-            .read()
-            .unwrap()
-            .attempts
-            .or_else(|| {
-                crate::config::Config::load_user()
-                    .ok()
+        if let Some(n) = self.settings.read().unwrap().attempts {
+            return n;
+        }
+        // Asked on every code lens request: re-read config.toml only when it changed.
+        let path = crate::config::Config::user_path();
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut cached = self.user_attempts.lock().unwrap();
+        match *cached {
+            Some((when, n)) if Some(when) == mtime => n,
+            _ => {
+                let n = crate::config::Config::load_user()
                     .map(|c| c.attempts())
-            })
-            .unwrap_or(crate::config::DEFAULT_ATTEMPTS)
+                    .unwrap_or(crate::config::DEFAULT_ATTEMPTS);
+                *cached = mtime.map(|m| (m, n));
+                n
+            }
+        }
     }
 }
