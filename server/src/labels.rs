@@ -68,10 +68,4 @@ pub fn activity_label(a: &crate::activity::Activity) -> String {
     parts.join(" · ")
 }
 
-/// `text` cut to at most `max` characters, the last of them an ellipsis when cut.
-pub fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((cut, _)) if text.chars().count() > max => format!("{}…", text[..cut].trim_end()),
-        _ => text.to_string(),
-    }
-}
+pub use crate::text::shorten;

@@ -29,3 +29,4 @@ pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod tasks;
+pub mod text;
