@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod fault;
 pub mod followup;
 pub mod fork;
 pub mod ids;
