@@ -56,11 +56,33 @@ impl Created {
         for dir in &self.dirs {
             let _ = fs::remove_dir_all(dir);
         }
+        let refs: Vec<String> = self
+            .branches
+            .iter()
+            .map(|b| format!("refs/heads/{b}"))
+            .collect();
+        let _ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[]);
         for b in &self.branches {
             if let Ok(mut br) = repo.find_branch(b, git2::BranchType::Local) {
                 let _ = br.delete();
             }
         }
+    }
+}
+
+/// Remove the worktrees of `specs` (files, admin folders, branches), ignoring what is gone.
+pub fn remove_worktrees(repo: &Repository, specs: &[WorktreeSpec]) {
+    let refs: Vec<String> = specs
+        .iter()
+        .map(|s| format!("refs/heads/{}", s.branch))
+        .collect();
+    let admins: Vec<PathBuf> = specs
+        .iter()
+        .map(|s| repo.commondir().join("worktrees").join(&s.name))
+        .collect();
+    let _ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &admins);
+    for spec in specs {
+        let _ = remove_worktree(repo, &spec.name, &spec.path, Some(&spec.branch));
     }
 }
 
@@ -89,6 +111,11 @@ fn create_all(
             )));
         }
     }
+    let refs: Vec<String> = specs
+        .iter()
+        .map(|s| format!("refs/heads/{}", s.branch))
+        .collect();
+    let ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[])?;
     for spec in specs {
         repo.branch(&spec.branch, &commit, false).map_err(|e| {
             Error::Invalid(format!(
@@ -98,6 +125,10 @@ fn create_all(
             ))
         })?;
         created.branches.push(spec.branch.clone());
+        crate::fault::point("checkout.branch-created");
+    }
+    drop(ops);
+    for spec in specs {
         let admin = admin_root.join(&spec.name);
         fs::create_dir_all(&admin).at(&admin)?;
         created.dirs.push(admin.clone());
@@ -119,6 +150,7 @@ fn create_all(
             &spec.path.join(".git"),
             format!("gitdir: {}\n", admin.display()).as_bytes(),
         )?;
+        crate::fault::point("checkout.worktree-linked");
     }
 
     let tree = commit.tree()?;
@@ -153,6 +185,7 @@ fn create_all(
             .map(|entry| with_thread_repo(&repo_path, |repo| write_entry(repo, entry, &roots)))
             .collect::<Result<Vec<_>>>()
     })?;
+    crate::fault::point("checkout.files-written");
     for (i, spec) in specs.iter().enumerate() {
         let index = encode_index(&entries, |e| stats[e][i]);
         let admin = admin_root.join(&spec.name);

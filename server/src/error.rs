@@ -38,6 +38,10 @@ pub enum Error {
     Git(#[from] git2::Error),
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("attempt {0} was discarded")]
+    Discarded(String),
+    #[error("{id} has changes that are not in its result: {files}; they are now committed to its branch, so `fanout diff {id}` shows them; discard again to remove them, or pass --force")]
+    UncollectedWork { id: String, files: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,7 @@
 //! `try`: fork one task into N attempts: snapshot, worktrees, supervisors.
 
 use crate::agents::{expand_argv, find_program, Expansion};
-use crate::checkout::{create_worktrees, remove_worktree, WorktreeSpec};
+use crate::checkout::{create_worktrees, WorktreeSpec};
 use crate::config::{AgentProfile, Config, MAX_ATTEMPTS};
 use crate::error::{Error, IoContext, Result};
 use crate::ids::{attempt_id, new_fanout_id, now_secs, slug};
@@ -96,8 +96,33 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
             branch: format!("{branch_base}/{}", p.n),
         })
         .collect();
+    let states = StateDir::new(paths.state_dir.clone());
+    // The intent comes before anything is created: a try killed at any instant from here on
+    // leaves only what its intent lists, which `fanout status` shows and `fanout gc` removes.
+    let intent = crate::state::Intent::begin(
+        &states,
+        &crate::state::IntentRecord {
+            id: fanout_id.clone(),
+            created_at: now_secs(),
+            pid: std::process::id(),
+            worktrees: specs
+                .iter()
+                .map(|s| crate::state::IntendedWorktree {
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    branch: s.branch.clone(),
+                })
+                .collect(),
+        },
+    )?;
+    crate::fault::point("fork.intent-written");
     let repo = paths.open()?;
-    create_worktrees(&repo, snapshot, &specs)?;
+    if let Err(e) = create_worktrees(&repo, snapshot, &specs) {
+        drop(intent);
+        let _ = std::fs::remove_dir_all(states.fanout_dir(&fanout_id));
+        return Err(e);
+    }
+    crate::fault::point("fork.worktrees-created");
 
     let prepared = Prepared {
         paths,
@@ -109,15 +134,19 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
         plan,
         specs,
     };
-    let states = StateDir::new(paths.state_dir.clone());
     let result = record_and_start(&prepared, &states);
-    if result.is_err() {
-        for spec in &prepared.specs {
-            let _ = remove_worktree(&repo, &spec.name, &spec.path, Some(&spec.branch));
+    match result {
+        Ok(r) => {
+            intent.finish();
+            Ok(r)
         }
-        let _ = std::fs::remove_dir_all(states.fanout_dir(&prepared.fanout_id));
+        Err(e) => {
+            crate::checkout::remove_worktrees(&repo, &prepared.specs);
+            drop(intent);
+            let _ = std::fs::remove_dir_all(states.fanout_dir(&prepared.fanout_id));
+            Err(e)
+        }
     }
-    result
 }
 
 fn find_task(req: &ForkRequest, text: &str) -> Result<Task> {
@@ -190,7 +219,13 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
             activity: None,
             result_tree: None,
             runs: 1,
+            user_git_dir: Some(p.paths.git_dir.clone()),
+            outside_changes: Vec::new(),
+            stopped_processes: 0,
+            notes: Vec::new(),
+            discard: None,
         })?;
+        crate::fault::point("fork.attempt-recorded");
         ids.push(id);
         dirs.push(dir);
     }
@@ -204,8 +239,10 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
         snapshot: p.snapshot.to_string(),
         attempt_count: p.plan.len(),
     })?;
+    crate::fault::point("fork.fanout-recorded");
     for dir in &dirs {
         crate::supervisor::spawn(dir)?;
+        crate::fault::point("fork.supervisor-started");
     }
     Ok(ForkResult {
         fanout: p.fanout_id.clone(),

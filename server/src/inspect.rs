@@ -11,14 +11,17 @@ use git2::{Oid, Repository};
 
 /// The attempt's files as a tree: its committed result once finished, the live worktree while
 /// the agent still works (or after an interruption), else the fork's snapshot (no change).
+/// The worktree is read through fanout's own records, never its `.git` file (`attempt_repo`).
 pub fn attempt_tree(repo: &Repository, a: &AttemptRecord) -> Result<Oid> {
     if let Some(commit) = &a.commit {
         return Ok(repo.find_commit(Oid::from_str(commit)?)?.tree_id());
     }
-    if a.worktree_present && a.worktree.join(".git").exists() {
-        return snapshot_tree(&a.worktree, &[]);
+    let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree()?;
+    if a.worktree_present && a.worktree.is_dir() {
+        let ar = crate::attempt_repo::AttemptRepo::open(repo.commondir(), a)?;
+        return Ok(ar.worktree_tree(&base, &a.setup_outputs)?.tree);
     }
-    Ok(repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree_id())
+    Ok(base.id())
 }
 
 /// The merge of the attempt onto the user's current state (files plus unsaved `overlays`).

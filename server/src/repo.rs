@@ -10,6 +10,9 @@ pub struct RepoPaths {
     pub workdir: PathBuf,
     /// The common git directory (shared by all worktrees): `.git` for a normal checkout.
     pub common_dir: PathBuf,
+    /// This checkout's own git directory (its HEAD and index): the common one for a plain
+    /// checkout, `<common>/worktrees/<name>` for a linked worktree of the user's.
+    pub git_dir: PathBuf,
     /// `<common_dir>/fanout`: every front end and supervisor reads and writes state here.
     pub state_dir: PathBuf,
 }
@@ -32,7 +35,10 @@ impl RepoPaths {
         let workdir = workdir.canonicalize().unwrap_or(workdir);
         let common_dir = repo.commondir().to_path_buf();
         let common_dir = common_dir.canonicalize().unwrap_or(common_dir);
+        let git_dir = repo.path().to_path_buf();
+        let git_dir = git_dir.canonicalize().unwrap_or(git_dir);
         Some(RepoPaths {
+            git_dir,
             state_dir: common_dir.join("fanout"),
             workdir,
             common_dir,

@@ -27,6 +27,9 @@ pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
     index.update_all(["*"], None)?;
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     for overlay in overlays {
+        if !belongs(&repo, &index, &overlay.path) {
+            continue;
+        }
         let mode = index
             .get_path(Path::new(&overlay.path), 0)
             .map(|e| e.mode)
@@ -35,6 +38,32 @@ pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
         index.add_frombuffer(&blank_entry(&overlay.path, mode), &overlay.bytes)?;
     }
     Ok(index.write_tree()?)
+}
+
+/// Whether an unsaved buffer at `path` may enter a snapshot: only where the file would be
+/// snapshotted from disk. Tracked files, and new files that are not ignored: an ignored `.env`
+/// open in the editor must never end up on a branch. Nothing under `.git`, nothing inside a
+/// submodule.
+fn belongs(repo: &Repository, index: &Index, path: &str) -> bool {
+    let p = Path::new(path);
+    if path.is_empty()
+        || p.components()
+            .any(|c| c.as_os_str() == ".git" || c.as_os_str() == "..")
+    {
+        return false;
+    }
+    let inside_submodule = p
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .any(|a| index.get_path(a, 0).is_some_and(|e| e.mode == 0o160000));
+    if inside_submodule {
+        return false;
+    }
+    if index.get_path(p, 0).is_some() {
+        return true;
+    }
+    !repo.is_path_ignored(p).unwrap_or(true)
 }
 
 /// Snapshot as a commit whose parent is HEAD (none in a repository without commits yet).

@@ -137,6 +137,30 @@ pub struct AttemptRecord {
     /// How many times the agent has run (1, plus one per `continue`).
     #[serde(default = "one")]
     pub runs: usize,
+    /// The user's own git folder (HEAD and index), watched for changes during each run.
+    #[serde(default)]
+    pub user_git_dir: Option<PathBuf>,
+    /// What changed outside the attempt while it ran (the user's HEAD, index, branches, stash).
+    #[serde(default)]
+    pub outside_changes: Vec<crate::outside::OutsideChange>,
+    /// Processes left behind by the attempt's commands (daemons, `setsid` children) that the
+    /// supervisor had to stop.
+    #[serde(default)]
+    pub stopped_processes: usize,
+    /// Things the user should know about the attempt's result (e.g. a nested repository left out).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Set when reading: a discard of this attempt is under way, or was interrupted.
+    #[serde(skip)]
+    pub discard: Option<DiscardState>,
+}
+
+/// A discard seen from outside: still running, or its process died mid-way.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscardState {
+    InProgress,
+    Interrupted,
 }
 
 fn one() -> usize {
@@ -196,8 +220,15 @@ impl StateDir {
     pub fn write_fanout(&self, f: &FanoutRecord) -> Result<()> {
         write_json_atomic(&self.fanout_dir(&f.id).join("fanout.json"), f)
     }
+    /// Write an attempt's record. The attempt's folder must exist (`try` makes it): a folder
+    /// that is gone, or marked for discard, means the attempt was discarded, and its record is
+    /// never written again (a late supervisor must not bring it back).
     pub fn write_attempt(&self, a: &AttemptRecord) -> Result<()> {
-        write_json_atomic(&self.attempt_dir_of(a).join("state.json"), a)
+        let dir = self.attempt_dir_of(a);
+        if dir.join(DISCARDING).exists() || !dir.is_dir() {
+            return Err(Error::Discarded(a.id.clone()));
+        }
+        write_json_atomic_in(&dir.join("state.json"), a)
     }
     pub fn read_attempt_at(&self, dir: &Path) -> Result<AttemptRecord> {
         read_json(&dir.join("state.json"))
@@ -238,9 +269,22 @@ impl StateDir {
                 continue;
             }
             if let Ok(mut a) = self.read_attempt_at(&dir) {
-                if !a.state.is_finished() && a.supervisor_pid.is_some() && !supervisor_alive(&dir) {
-                    a.state = AttemptState::Interrupted;
+                if !a.state.is_finished() {
+                    let dead = match a.supervisor_pid {
+                        Some(_) => !supervisor_alive(&dir),
+                        // `try` writes the record, then starts the supervisor: one that never
+                        // started (try was killed in between) is interrupted after a grace time.
+                        None => {
+                            crate::ids::now_secs().saturating_sub(a.created_at)
+                                > UNSTARTED_GRACE_SECS
+                                && !supervisor_alive(&dir)
+                        }
+                    };
+                    if dead {
+                        a.state = AttemptState::Interrupted;
+                    }
                 }
+                a.discard = discard_state(&dir);
                 attempts.push(a);
             }
         }
@@ -251,6 +295,44 @@ impl StateDir {
     pub fn load_fanout(&self, fanout: &str) -> Result<FanoutRecord> {
         read_json(&self.fanout_dir(fanout).join("fanout.json"))
     }
+}
+
+/// A queued attempt whose supervisor has not started after this long never will.
+pub const UNSTARTED_GRACE_SECS: u64 = 30;
+
+/// The marker a discard leaves in an attempt's folder while it works (it holds an flock on
+/// it, so a marker whose lock is free was left by a discard that died).
+pub const DISCARDING: &str = "discarding";
+
+fn discard_state(dir: &Path) -> Option<DiscardState> {
+    let file = std::fs::File::open(dir.join(DISCARDING)).ok()?;
+    Some(if try_lock_shared(&file) {
+        DiscardState::Interrupted
+    } else {
+        DiscardState::InProgress
+    })
+}
+
+/// Whether a shared, non-blocking flock on `file` succeeds (nobody holds it exclusively).
+pub fn try_lock_shared(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
+}
+
+/// Take an exclusive flock on `path` (created if needed) without waiting; None if another
+/// process holds it.
+pub fn try_lock_exclusive(path: &Path) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(None);
+    }
+    Ok(Some(file))
 }
 
 /// Whether the supervisor of the attempt in `dir` is alive: it holds the lock.
@@ -285,12 +367,25 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Like [`write_json_atomic`], into a folder that must already exist.
+fn write_json_atomic_in<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_atomic_in(path, &bytes)
+}
+
 /// Write via a temp file in the same folder and rename, so readers see the old or the new
-/// file whole, never a torn one.
+/// file whole, never a torn one. Creates the folder if needed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
     let dir = path.parent().expect("state files live in a folder");
     std::fs::create_dir_all(dir).at(dir)?;
+    write_atomic_in(path, bytes)
+}
+
+/// [`write_atomic`] into a folder that must already exist.
+pub fn write_atomic_in(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().expect("state files live in a folder");
     let tmp = dir.join(format!(
         ".{}.{}.{}.tmp",
         path.file_name().unwrap().to_string_lossy(),
@@ -298,7 +393,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         crate::ids::new_fanout_id()
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         std::fs::rename(&tmp, path)
@@ -312,4 +411,98 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).at(path)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// What a `fanout try` is about to create, written before it creates anything, so that a try
+/// killed at any instant leaves nothing `fanout status` cannot show and `fanout gc` cannot
+/// remove. The try holds an flock on `try.lock` beside it while it works; a fanout folder with
+/// an intent, no `fanout.json` and a free lock belongs to a try that died.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntentRecord {
+    pub id: String,
+    pub created_at: u64,
+    pub pid: u32,
+    pub worktrees: Vec<IntendedWorktree>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntendedWorktree {
+    /// Admin folder name under `<common dir>/worktrees/`.
+    pub name: String,
+    pub path: PathBuf,
+    pub branch: String,
+}
+
+/// A fanout whose `try` died before finishing it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AbandonedFanout {
+    pub id: String,
+    pub created_at: u64,
+    /// What it created that is still there: worktree folders, admin folders, branches.
+    pub left: Vec<String>,
+}
+
+/// Held by a running `try` for as long as it creates its fanout.
+pub struct Intent {
+    dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl Intent {
+    /// Create the fanout's folder, take its try lock and record the intent.
+    pub fn begin(states: &StateDir, record: &IntentRecord) -> Result<Intent> {
+        let dir = states.fanout_dir(&record.id);
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let lock = try_lock_exclusive(&dir.join("try.lock"))?.ok_or_else(|| {
+            Error::Invalid(format!("fanout {} is being created twice", record.id))
+        })?;
+        write_json_atomic(&dir.join("intent.json"), record)?;
+        Ok(Intent { dir, _lock: lock })
+    }
+
+    /// The fanout is complete (its `fanout.json` is written): the intent is no longer needed.
+    pub fn finish(self) {
+        let _ = std::fs::remove_file(self.dir.join("intent.json"));
+        let _ = std::fs::remove_file(self.dir.join("try.lock"));
+    }
+}
+
+impl StateDir {
+    /// Fanout folders without a `fanout.json` whose `try` is not running any more, with the
+    /// intent it left (None: it died before writing one). Folders younger than `min_age_secs`
+    /// are left alone (a try may be just starting).
+    pub fn abandoned(&self, min_age_secs: u64) -> Vec<(String, Option<IntentRecord>)> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.fanouts_dir()) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !dir.is_dir() || dir.join("fanout.json").exists() {
+                continue;
+            }
+            let Some(id) = dir.file_name().and_then(|n| n.to_str()).map(String::from) else {
+                continue;
+            };
+            if let Ok(Some(_held)) = try_lock_exclusive(&dir.join("try.lock")) {
+                let intent: Option<IntentRecord> = read_json(&dir.join("intent.json")).ok();
+                let age = intent
+                    .as_ref()
+                    .map(|i| crate::ids::now_secs().saturating_sub(i.created_at))
+                    .or_else(|| {
+                        std::fs::metadata(&dir)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|m| m.elapsed().ok())
+                            .map(|d| d.as_secs())
+                    })
+                    .unwrap_or(0);
+                if intent.is_some() || age >= min_age_secs {
+                    out.push((id, intent));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
 }

@@ -15,6 +15,9 @@ use std::path::PathBuf;
 pub struct StatusReport {
     pub repo: PathBuf,
     pub fanouts: Vec<FanoutStatus>,
+    /// Fanouts whose `fanout try` died before finishing them, and what they left behind
+    /// (`fanout gc` removes it).
+    pub abandoned: Vec<crate::state::AbandonedFanout>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -59,6 +62,14 @@ pub struct AttemptStatus {
     pub port: Option<u16>,
     /// How many times its agent has run (1, plus one per `continue`).
     pub runs: usize,
+    /// What changed outside the attempt while it ran (the user's HEAD, index, branches, stash).
+    pub outside_changes: Vec<crate::outside::OutsideChange>,
+    /// Processes the attempt left running that its supervisor had to stop.
+    pub stopped_processes: usize,
+    /// Notes on the attempt's result (e.g. a nested repository left out of it).
+    pub notes: Vec<String>,
+    /// `in progress` or `interrupted` while the attempt is being (or was being) discarded.
+    pub discard: Option<crate::state::DiscardState>,
     #[serde(skip)]
     result_tree: Option<String>,
 }
@@ -89,6 +100,10 @@ impl AttemptStatus {
             same_as: None,
             port: a.port,
             runs: a.runs,
+            outside_changes: a.outside_changes.clone(),
+            stopped_processes: a.stopped_processes,
+            notes: a.notes.clone(),
+            discard: a.discard,
             result_tree: a.result_tree.clone(),
         }
     }
@@ -187,5 +202,45 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
     Ok(StatusReport {
         repo: paths.workdir.clone(),
         fanouts,
+        abandoned: abandoned(paths, &states),
     })
+}
+
+/// Fanouts whose `try` died, with what of theirs is still there.
+fn abandoned(paths: &RepoPaths, states: &StateDir) -> Vec<crate::state::AbandonedFanout> {
+    let found = states.abandoned(5);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let repo = git2::Repository::open_bare(&paths.common_dir).ok();
+    found
+        .into_iter()
+        .map(|(id, intent)| {
+            let mut left = Vec::new();
+            let mut created_at = 0;
+            if let Some(i) = intent {
+                created_at = i.created_at;
+                for w in &i.worktrees {
+                    if w.path.exists() {
+                        left.push(format!("worktree folder {}", w.path.display()));
+                    }
+                    let admin = paths.common_dir.join("worktrees").join(&w.name);
+                    if admin.exists() {
+                        left.push(format!("admin folder {}", admin.display()));
+                    }
+                    let branch = repo
+                        .as_ref()
+                        .is_some_and(|r| r.find_branch(&w.branch, git2::BranchType::Local).is_ok());
+                    if branch {
+                        left.push(format!("branch {}", w.branch));
+                    }
+                }
+            }
+            crate::state::AbandonedFanout {
+                id,
+                created_at,
+                left,
+            }
+        })
+        .collect()
 }

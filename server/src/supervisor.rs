@@ -7,24 +7,37 @@
 //! the agent is doing as it goes); records the exit code and timing; commits whatever the
 //! agent changed to the attempt's branch, so nothing is lost if the worktree is removed
 //! later; and runs the verify command on the result.
+//!
+//! It trusts nothing the agent may have touched: the attempt's repository is opened from
+//! fanout's own records (`attempt_repo`), never through the worktree's `.git` file; it is a
+//! child subreaper, so daemons an agent starts with `setsid()` stay its descendants and are
+//! stopped when the agent ends; and it compares the user's HEAD, index, branches and stash
+//! before and after the run (`outside`), recording any change loudly.
 
+use crate::attempt_repo::AttemptRepo;
 use crate::error::{Error, IoContext, Result};
 use crate::ids::now_secs;
+use crate::outside::UserGitState;
 use crate::state::{self, AttemptRecord, AttemptState, DiffStat, Phase, StateDir, VerifyResult};
 use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Start the supervisor of the attempt in `attempt_dir`, detached in its own session, and
 /// return once it holds the attempt's lock (so the attempt never looks interrupted).
 pub fn spawn(attempt_dir: &Path) -> Result<()> {
     let mut cmd = Command::new(own_binary()?);
-    cmd.arg("__supervise")
-        .arg(attempt_dir)
-        .stdin(Stdio::null())
+    cmd.arg("__supervise").arg(attempt_dir);
+    for v in crate::fault::VARIABLES {
+        cmd.env_remove(v);
+    }
+    if let Ok(at) = std::env::var("FANOUT_SUPERVISOR_CRASH_AT") {
+        cmd.env("FANOUT_CRASH_AT", at);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     // A new session: no controlling terminal, its own process group, so closing the terminal
@@ -76,10 +89,16 @@ fn own_binary() -> Result<std::path::PathBuf> {
 /// The supervisor's main: run the attempt in `dir` to its end.
 pub fn run(dir: &Path) -> Result<()> {
     let _lock = state::hold_lock(dir)?;
+    // Orphans below us (an agent's setsid daemons) become our children, not init's.
+    let subreaper = crate::process::become_subreaper();
     let state_root = dir
         .ancestors()
         .nth(3)
         .expect("attempt folders are <state>/fanouts/<fanout>/<n>");
+    let common_dir = state_root
+        .parent()
+        .expect("the state folder lives in the common git folder")
+        .to_path_buf();
     let states = StateDir::new(state_root.to_path_buf());
     let rec = states.read_attempt_at(dir)?;
     // Work from the worktree: agents' paths read relative to it, and the supervisor does not
@@ -94,20 +113,36 @@ pub fn run(dir: &Path) -> Result<()> {
         .append(true)
         .open(&log_path)
         .at(&log_path)?;
-    let sup = Supervisor {
+    let sup = Arc::new(Supervisor {
         states,
+        common_dir,
         dir: dir.to_path_buf(),
         rec: Mutex::new(rec),
         log: Mutex::new(log),
-    };
+    });
+    if let Err(e) = subreaper {
+        sup.note(&format!("cannot become a child subreaper ({e}): daemons that leave their process group may outlive the attempt"));
+    }
     sup.update(|r| r.supervisor_pid = Some(std::process::id()))?;
     announce_ready();
-    sup.main()
+    let result = Arc::clone(&sup).main();
+    // Whatever is left below us goes with us.
+    let left = crate::process::stop_descendants(Duration::from_secs(2));
+    if left > 0 {
+        sup.note(&format!("stopped {left} leftover process(es) at the end"));
+        let _ = sup.update(|r| r.stopped_processes += left);
+    }
+    match result {
+        // A discarded attempt's supervisor just goes.
+        Err(Error::Discarded(_)) => Ok(()),
+        other => other,
+    }
 }
 
 struct Supervisor {
     states: StateDir,
-    dir: std::path::PathBuf,
+    common_dir: PathBuf,
+    dir: PathBuf,
     /// The attempt's record; this process is its only writer while it lives.
     rec: Mutex<AttemptRecord>,
     log: Mutex<std::fs::File>,
@@ -122,7 +157,26 @@ enum Sink {
     Tail(Vec<String>),
 }
 
+impl Sink {
+    fn empty_like(&self) -> Sink {
+        match self {
+            Sink::Plain => Sink::Plain,
+            Sink::Agent => Sink::Agent,
+            Sink::Tail(_) => Sink::Tail(Vec::new()),
+        }
+    }
+}
+
 const VERIFY_TAIL_LINES: usize = 20;
+/// After a step's process exits, how long output may still arrive from processes it left
+/// behind before they are stopped.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(300);
+
+/// The user's git state before a run, and where their index was saved.
+struct Before {
+    state: UserGitState,
+    saved_index: PathBuf,
+}
 
 impl Supervisor {
     fn snapshot(&self) -> AttemptRecord {
@@ -143,15 +197,71 @@ impl Supervisor {
         self.dir.join("cancel").exists()
     }
 
-    fn main(&self) -> Result<()> {
+    fn user_git_dir(&self) -> PathBuf {
+        self.snapshot()
+            .user_git_dir
+            .unwrap_or_else(|| self.common_dir.clone())
+    }
+
+    /// The user's git state now, saved for comparison after the run.
+    fn capture_outside(&self) -> Option<Before> {
+        let run = self.snapshot().runs;
+        match crate::outside::capture(&self.user_git_dir(), &self.common_dir) {
+            Ok(state) => {
+                let saved_index = self.dir.join(format!("user-index.before-run-{run}"));
+                if let Err(e) = crate::outside::save_index(&state, &saved_index) {
+                    self.note(&format!("could not save a copy of the user's index: {e}"));
+                }
+                Some(Before { state, saved_index })
+            }
+            Err(e) => {
+                self.note(&format!(
+                    "could not read the user's git state to watch it: {e}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Compare the user's git state with the one before the run; record what changed.
+    fn check_outside(&self, before: Option<Before>) -> Result<()> {
+        let Some(before) = before else { return Ok(()) };
+        let run = self.snapshot().runs;
+        let after = match crate::outside::capture(&self.user_git_dir(), &self.common_dir) {
+            Ok(a) => a,
+            Err(e) => {
+                self.note(&format!(
+                    "could not read the user's git state after the run: {e}"
+                ));
+                return Ok(());
+            }
+        };
+        let changes = crate::outside::changes(&before.state, &after, &before.saved_index, run);
+        if !changes.iter().any(|c| c.what == "index") {
+            let _ = std::fs::remove_file(&before.saved_index);
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        for c in &changes {
+            self.note(&format!(
+                "WARNING: outside the attempt, while it ran: {}",
+                c.message
+            ));
+        }
+        self.update(|r| r.outside_changes.extend(changes))
+    }
+
+    fn main(self: Arc<Self>) -> Result<()> {
         let rec = self.snapshot();
         if rec.start_delay_ms > 0 {
             crate::process::wait_until(Duration::from_millis(rec.start_delay_ms), || {
                 self.cancelled()
             });
         }
+        let before = self.capture_outside();
         if self.cancelled() {
-            return self.finish(AttemptState::Cancelled, None);
+            return self.finish(AttemptState::Cancelled, None, before);
         }
         self.update(|r| {
             r.state = AttemptState::Running;
@@ -166,17 +276,17 @@ impl Supervisor {
                 } else {
                     AttemptState::Failed
                 };
-                return self.finish(end, None);
+                return self.finish(end, None, before);
             }
         }
         self.update(|r| r.phase = Some(Phase::Agent))?;
         let argv = self.snapshot().argv;
-        let code = match self.run_step(&argv, Sink::Agent) {
+        let code = match self.run_step(&argv, Sink::Agent, true) {
             Ok((code, _)) => code,
             Err(message) => {
                 self.note(&message);
                 self.update(|r| r.error = Some(message))?;
-                return self.finish(AttemptState::Failed, None);
+                return self.finish(AttemptState::Failed, None, before);
             }
         };
         let shown = code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
@@ -188,11 +298,11 @@ impl Supervisor {
         } else {
             AttemptState::Failed
         };
-        self.finish(end, code)
+        self.finish(end, code, before)
     }
 
     /// Copy files in, take ports, run the setup commands. Err is the message for the user.
-    fn setup(&self) -> std::result::Result<(), String> {
+    fn setup(self: &Arc<Self>) -> std::result::Result<(), String> {
         let rec = self.snapshot();
         let failed = |e: crate::error::Error| e.to_string();
         self.update(|r| r.phase = Some(Phase::Setup))
@@ -219,7 +329,9 @@ impl Supervisor {
             if self.cancelled() {
                 return Err("cancelled during setup".into());
             }
-            match self.run_step(cmd, Sink::Plain) {
+            // Servers a setup command starts may stay for the agent and verify; they are
+            // stopped when the attempt ends.
+            match self.run_step(cmd, Sink::Plain, false) {
                 Ok((Some(0), _)) => {}
                 Ok((code, _)) => {
                     let code = code
@@ -236,7 +348,8 @@ impl Supervisor {
         let outputs = if rec.setup.is_empty() {
             Default::default()
         } else {
-            setup_outputs(&rec).map_err(|e| format!("setup failed: reading its results: {e}"))?
+            self.setup_outputs(&rec)
+                .map_err(|e| format!("setup failed: reading its results: {e}"))?
         };
         self.update(|r| {
             r.setup_done = true;
@@ -244,6 +357,31 @@ impl Supervisor {
         })
         .map_err(failed)?;
         Ok(())
+    }
+
+    /// What setup changed in the worktree, against the fork's snapshot.
+    fn setup_outputs(
+        &self,
+        rec: &AttemptRecord,
+    ) -> Result<std::collections::BTreeMap<String, Option<String>>> {
+        let ar = AttemptRepo::open(&self.common_dir, rec)?;
+        let base = ar
+            .repo
+            .find_commit(git2::Oid::from_str(&rec.base_commit)?)?
+            .tree()?;
+        let after = ar.worktree_tree(&base, &Default::default())?;
+        let after = ar.repo.find_tree(after.tree)?;
+        let diff = ar.repo.diff_tree_to_tree(Some(&base), Some(&after), None)?;
+        let mut out = std::collections::BTreeMap::new();
+        for delta in diff.deltas() {
+            let new = delta.new_file();
+            let Some(path) = new.path().or(delta.old_file().path()) else {
+                continue;
+            };
+            let oid = (!new.id().is_zero()).then(|| new.id().to_string());
+            out.insert(path.to_string_lossy().into_owned(), oid);
+        }
+        Ok(out)
     }
 
     /// The environment of setup, agent and verify alike.
@@ -264,13 +402,20 @@ impl Supervisor {
 
     /// Run one command in the worktree, in its own process group (recorded, so cancel can
     /// stop it), its output through a pipe into the log. Returns its exit code (128+signal
-    /// when killed) and the sink.
+    /// when killed) and the sink. The step ends when its process exits, even if something it
+    /// started still holds the output open; with `stop_leftovers`, every process the step
+    /// left behind (inside its group or not) is stopped after a short grace.
     fn run_step(
-        &self,
+        self: &Arc<Self>,
         argv: &[String],
         sink: Sink,
+        stop_leftovers: bool,
     ) -> std::result::Result<(Option<i32>, Sink), String> {
         let rec = self.snapshot();
+        let before: std::collections::HashSet<i32> =
+            crate::process::descendants(std::process::id() as i32)
+                .into_iter()
+                .collect();
         let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
@@ -280,6 +425,9 @@ impl Supervisor {
             .stdout(writer.try_clone().map_err(|e| e.to_string())?)
             .stderr(writer)
             .process_group(0);
+        for v in crate::fault::VARIABLES {
+            cmd.env_remove(v);
+        }
         self.note(&format!("$ {}", shell_words(argv)));
         let spawned = cmd.spawn();
         // Our copies of the pipe's write end go now: EOF comes when the step's processes end.
@@ -291,20 +439,54 @@ impl Supervisor {
             // Cancel raced with the start: the canceller may not have seen this group.
             crate::process::stop_group(pgid, Duration::from_secs(5));
         }
-        let (status, sink) = std::thread::scope(|scope| {
-            let pump = scope.spawn(|| self.pump(reader, sink));
-            let status = child.wait();
-            // Anything the step left running in its group goes with it.
-            crate::process::stop_group(pgid, Duration::from_secs(2));
-            (status, pump.join())
+        let fallback = sink.empty_like();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let pump = Arc::clone(self);
+        std::thread::spawn(move || {
+            let _ = done_tx.send(pump.pump(reader, sink));
         });
+        let status = child.wait();
+        // Anything the step left running in its group goes with it.
+        crate::process::stop_group(pgid, Duration::from_secs(2));
+        let mut stopped = 0;
+        let sink = match done_rx.recv_timeout(LEFTOVER_GRACE) {
+            Ok(sink) => sink,
+            Err(_) => {
+                // Something outside the group (a setsid daemon) still holds the output open.
+                stopped += self.stop_new_descendants(&before);
+                done_rx
+                    .recv_timeout(Duration::from_secs(2))
+                    .unwrap_or(fallback)
+            }
+        };
+        if stop_leftovers {
+            stopped += self.stop_new_descendants(&before);
+        }
+        if stopped > 0 {
+            self.note(&format!(
+                "stopped {stopped} process(es) the step left running"
+            ));
+            let _ = self.update(|r| r.stopped_processes += stopped);
+        }
         let status = status.map_err(|e| e.to_string())?;
-        let sink = sink.map_err(|_| "the output reader failed".to_string())?;
         use std::os::unix::process::ExitStatusExt;
         Ok((
             status.code().or_else(|| status.signal().map(|s| 128 + s)),
             sink,
         ))
+    }
+
+    /// Stop the descendants that were not there before a step began.
+    fn stop_new_descendants(&self, before: &std::collections::HashSet<i32>) -> usize {
+        let me = std::process::id() as i32;
+        let new: Vec<i32> = crate::process::descendants(me)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        if new.is_empty() {
+            return 0;
+        }
+        crate::process::stop_pids(&new, Duration::from_secs(1))
     }
 
     /// Copy a step's output into the log line by line, feeding the sink.
@@ -349,6 +531,9 @@ impl Supervisor {
                 }
             }
         }
+        if !pending.is_empty() {
+            let _ = self.log.lock().unwrap().write_all(&pending);
+        }
         if matches!(sink, Sink::Agent) && activity != written {
             let _ = self.update(|r| r.activity = Some(activity));
         }
@@ -356,10 +541,35 @@ impl Supervisor {
     }
 
     /// Record the end: commit the agent's change, verify it, clean up an empty attempt.
-    fn finish(&self, end: AttemptState, code: Option<i32>) -> Result<()> {
+    fn finish(
+        self: &Arc<Self>,
+        end: AttemptState,
+        code: Option<i32>,
+        before: Option<Before>,
+    ) -> Result<()> {
         let rec = self.snapshot();
-        let collected = collect_changes(&rec);
+        let mut end = end;
+        let mut link_error = None;
+        let collected = AttemptRepo::open(&self.common_dir, &rec).and_then(|ar| {
+            if let Some(problem) = ar.link_problem() {
+                // The agent rewired its worktree. Nothing goes through that link; it is put
+                // back so the user's own git commands in the worktree stay inside the attempt.
+                let message = format!(
+                    "the agent changed its worktree's git link ({problem}); fanout repaired it, committed its files to the attempt's branch only, and touched nothing outside the attempt"
+                );
+                self.note(&message);
+                ar.repair_link()?;
+                link_error = Some(message);
+            }
+            self.collect(&ar, &rec)
+        });
+        if link_error.is_some() && end == AttemptState::Succeeded {
+            end = AttemptState::Failed;
+        }
         if let Err(e) = &collected {
+            if matches!(e, Error::Discarded(_)) {
+                return Err(Error::Discarded(rec.id.clone()));
+            }
             self.note(&format!("could not commit the attempt's changes: {e}"));
         }
         let changed = collected.as_ref().is_ok_and(|c| c.commit.is_some());
@@ -376,17 +586,11 @@ impl Supervisor {
                 state = AttemptState::Empty;
             }
             self.note("no changes; removing the worktree");
-            let repo = git2::Repository::open(&rec.worktree)
-                .and_then(|r| git2::Repository::open(r.commondir()));
-            if let Ok(repo) = repo {
-                let _ = crate::checkout::remove_worktree(
-                    &repo,
-                    &rec.worktree_name,
-                    &rec.worktree,
-                    Some(&rec.branch),
-                );
+            if let Err(e) = self.remove_worktree(&rec) {
+                self.note(&format!("could not remove the worktree: {e}"));
+            } else {
+                present = false;
             }
-            present = false;
         }
         let disk = present.then(|| crate::checkout::disk_usage(&rec.worktree));
         self.update(|r| {
@@ -397,21 +601,93 @@ impl Supervisor {
                     r.commit = c.commit.map(|id| id.to_string());
                     r.diffstat = Some(c.stat);
                     r.result_tree = Some(c.tree.to_string());
+                    for n in c.notes {
+                        if !r.notes.contains(&n) {
+                            r.notes.push(n);
+                        }
+                    }
                 }
                 Err(e) => r.error = Some(format!("could not commit changes: {e}")),
+            }
+            if let Some(m) = link_error {
+                r.error = Some(m);
             }
             r.verify = verify;
             r.worktree_present = present;
             r.disk_bytes = disk;
             r.phase = None;
             r.finished_at = Some(now_secs());
+        })?;
+        self.check_outside(before)
+    }
+
+    /// Commit everything in the worktree (new files too) on top of the attempt's branch.
+    fn collect(&self, ar: &AttemptRepo, rec: &AttemptRecord) -> Result<Collected> {
+        let base = ar
+            .repo
+            .find_commit(git2::Oid::from_str(&rec.base_commit)?)?;
+        let base_tree = base.tree()?;
+        let wt = ar.worktree_tree(&base_tree, &rec.setup_outputs)?;
+        for n in &wt.notes {
+            self.note(n);
+        }
+        let tree = ar.repo.find_tree(wt.tree)?;
+        let stat = diffstat(&ar.repo, &base_tree, &tree)?;
+        let changed = wt.tree != base_tree.id();
+        let _ops = crate::gitlock::GitOps::begin(
+            &self.common_dir,
+            std::slice::from_ref(&ar.branch_ref),
+            std::slice::from_ref(&ar.admin),
+        )?;
+        // Under the lock: a discard that removed the attempt meanwhile must not see its
+        // branch come back.
+        if self.dir.join(state::DISCARDING).exists() || !self.dir.is_dir() {
+            return Err(Error::Discarded(rec.id.clone()));
+        }
+        crate::fault::point("supervisor.before-commit");
+        let tip = ar.branch_tip()?;
+        let tip_tree = ar.repo.find_commit(tip)?.tree_id();
+        let commit = if wt.tree == tip_tree {
+            // Nothing new since the branch's tip (the agent may have committed its work on its
+            // branch itself, as aider does: that stays part of the attempt).
+            changed.then_some(tip)
+        } else {
+            let message = format!(
+                "fanout attempt {} ({})\n\nCommitted by fanout when the agent finished.",
+                rec.id, rec.agent
+            );
+            Some(ar.commit_on_branch(wt.tree, &message)?)
+        };
+        ar.point_head_at_branch()?;
+        ar.write_index(&wt)?;
+        Ok(Collected {
+            commit,
+            tree: wt.tree,
+            stat,
+            notes: wt.notes,
         })
     }
 
-    fn verify(&self, cmd: &[String]) -> VerifyResult {
+    fn remove_worktree(&self, rec: &AttemptRecord) -> Result<()> {
+        let repo = git2::Repository::open_bare(&self.common_dir)?;
+        let admin = self.common_dir.join("worktrees").join(&rec.worktree_name);
+        let _ops = crate::gitlock::GitOps::begin(
+            &self.common_dir,
+            &[format!("refs/heads/{}", rec.branch)],
+            &[admin],
+        )?;
+        crate::checkout::remove_worktree(
+            &repo,
+            &rec.worktree_name,
+            &rec.worktree,
+            Some(&rec.branch),
+        )
+    }
+
+    fn verify(self: &Arc<Self>, cmd: &[String]) -> VerifyResult {
         let _ = self.update(|r| r.phase = Some(Phase::Verify));
         let started = std::time::Instant::now();
-        let (code, tail) = match self.run_step(cmd, Sink::Tail(Vec::new())) {
+        let (code, tail) = match self.run_step(cmd, Sink::Tail(Vec::new()), true) {
             Ok((code, Sink::Tail(tail))) => (code, tail),
             Ok((code, _)) => (code, Vec::new()),
             Err(e) => (None, vec![e]),
@@ -447,86 +723,7 @@ struct Collected {
     commit: Option<git2::Oid>,
     tree: git2::Oid,
     stat: DiffStat,
-}
-
-/// Commit everything in the worktree (new files too) on top of the attempt's branch.
-fn collect_changes(rec: &AttemptRecord) -> Result<Collected> {
-    let repo = git2::Repository::open(&rec.worktree)?;
-    let mut index = repo.index()?;
-    index.update_all(["*"], None)?;
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
-    let base = repo.find_commit(git2::Oid::from_str(&rec.base_commit)?)?;
-    leave_out_setup_outputs(&mut index, &base.tree()?, &rec.setup_outputs)?;
-    index.write()?;
-    let tree_id = index.write_tree()?;
-    let head = repo.head()?.peel_to_commit()?;
-    let tree = repo.find_tree(tree_id)?;
-    let stat = diffstat(&repo, &base.tree()?, &tree)?;
-    if tree_id == head.tree_id() {
-        let changed = tree_id != base.tree_id();
-        return Ok(Collected {
-            commit: changed.then_some(head.id()),
-            tree: tree_id,
-            stat,
-        });
-    }
-    let sig = crate::snapshot::signature(&repo);
-    let message = format!(
-        "fanout attempt {} ({})\n\nCommitted by fanout when the agent finished.",
-        rec.id, rec.agent
-    );
-    let id = repo.commit(Some("HEAD"), &sig, &sig, &message, &tree, &[&head])?;
-    Ok(Collected {
-        commit: Some(id),
-        tree: tree_id,
-        stat,
-    })
-}
-
-/// What setup changed in the worktree, against the fork's snapshot.
-fn setup_outputs(
-    rec: &AttemptRecord,
-) -> Result<std::collections::BTreeMap<String, Option<String>>> {
-    let repo = git2::Repository::open(&rec.worktree)?;
-    let base = repo
-        .find_commit(git2::Oid::from_str(&rec.base_commit)?)?
-        .tree()?;
-    let after = repo.find_tree(crate::snapshot::snapshot_tree(&rec.worktree, &[])?)?;
-    let diff = repo.diff_tree_to_tree(Some(&base), Some(&after), None)?;
-    let mut out = std::collections::BTreeMap::new();
-    for delta in diff.deltas() {
-        let new = delta.new_file();
-        let Some(path) = new.path().or(delta.old_file().path()) else {
-            continue;
-        };
-        let oid = (!new.id().is_zero()).then(|| new.id().to_string());
-        out.insert(path.to_string_lossy().into_owned(), oid);
-    }
-    Ok(out)
-}
-
-/// Put setup's own output back as it was in the snapshot, unless the agent changed it after.
-fn leave_out_setup_outputs(
-    index: &mut git2::Index,
-    base: &git2::Tree,
-    outputs: &std::collections::BTreeMap<String, Option<String>>,
-) -> Result<()> {
-    for (path, after_setup) in outputs {
-        let p = Path::new(path);
-        let now = index.get_path(p, 0).map(|e| e.id.to_string());
-        if now != *after_setup {
-            continue; // the agent changed it too: it is part of the attempt
-        }
-        match base.get_path(p) {
-            Ok(entry) => {
-                let mut e = crate::snapshot::blank_entry(path, entry.filemode() as u32);
-                e.id = entry.id();
-                index.add(&e)?;
-            }
-            Err(_) => index.remove_path(p)?,
-        }
-    }
-    Ok(())
+    notes: Vec<String>,
 }
 
 fn diffstat(repo: &git2::Repository, old: &git2::Tree, new: &git2::Tree) -> Result<DiffStat> {

@@ -53,7 +53,10 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
-    if !text.chars().any(|c| is_unsafe_char(c) && !keep.contains(&c)) {
+    if !text
+        .chars()
+        .any(|c| is_unsafe_char(c) && !keep.contains(&c))
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -86,7 +89,10 @@ pub fn escape_bytes_lines(bytes: &[u8]) -> String {
 /// splits or hides a line, and `git apply` still reads the result.
 pub fn quote_path(path: &[u8]) -> Cow<'_, str> {
     if let Ok(s) = std::str::from_utf8(path) {
-        if !s.chars().any(|c| is_unsafe_char(c) || c == '"' || c == '\\') {
+        if !s
+            .chars()
+            .any(|c| is_unsafe_char(c) || c == '"' || c == '\\')
+        {
             return Cow::Borrowed(s);
         }
     }

@@ -831,7 +831,7 @@ fn discard_removes_worktrees_and_branches() {
 
     // One attempt…
     let result = s.run("fanout.discard", json!({"attempt": attempts[0]}));
-    assert_eq!(result, json!({"attempts": [attempts[0]]}));
+    assert_eq!(result, json!({"attempts": [attempts[0]], "failed": []}));
     assert!(!worktree(&attempts[0]).exists());
     assert!(!listed(&s, &attempts[0]), "git forgot the worktree");
     assert!(worktree(&attempts[1]).is_dir(), "the other stays");
@@ -842,7 +842,7 @@ fn discard_removes_worktrees_and_branches() {
     // …then the whole fanout.
     let mark = s.client.mark();
     let result = s.run("fanout.discard", json!({"fanout": fanout}));
-    assert_eq!(result, json!({"attempts": [attempts[1]]}));
+    assert_eq!(result, json!({"attempts": [attempts[1]], "failed": []}));
     assert!(!worktree(&attempts[1]).exists());
     assert!(!listed(&s, &attempts[1]));
     assert_eq!(
@@ -882,7 +882,7 @@ fn cancel_stops_a_hanging_agent_and_its_process_group() {
     );
 
     let result = s.run("fanout.cancel", json!({"attempt": attempt}));
-    assert_eq!(result, json!({"attempts": [attempt]}));
+    assert_eq!(result, json!({"attempts": [attempt], "failed": []}));
     assert!(!group_alive(pid), "the agent's process group is gone");
     let finished = s.wait_finished(&fanout);
     assert_eq!(attempt_of(&finished, &attempt)["state"], "cancelled");

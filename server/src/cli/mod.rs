@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::lookup::{resolve, resolve_attempt, Target};
 use crate::repo::RepoPaths;
 use crate::state::StateDir;
+use crate::text::escape_line;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ pub enum Command {
     Discard {
         #[arg(required = true)]
         ids: Vec<String>,
+        /// Remove them even if their worktrees hold changes their branches do not.
+        #[arg(long)]
+        force: bool,
     },
     /// Stop running attempts, keeping their worktrees and branches.
     Cancel {
@@ -163,8 +167,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff { attempt, stat } => diff(&attempt, stat),
         Command::Log { attempt, follow } => log(&attempt, follow),
         Command::Accept { attempt, conflicts } => accept(&attempt, conflicts),
-        Command::Discard { ids } => discard_or_cancel(&ids, true),
-        Command::Cancel { ids } => discard_or_cancel(&ids, false),
+        Command::Discard { ids, force } => discard_or_cancel(&ids, true, force),
+        Command::Cancel { ids } => discard_or_cancel(&ids, false, false),
         Command::Gc { older_than, json } => gc(older_than, json),
         Command::Continue { attempt, prompt } => continue_attempt(&attempt, &prompt),
         Command::Best { fanout, json } => best(&fanout, json),
@@ -421,7 +425,7 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     Ok(0)
 }
 
-fn discard_or_cancel(ids: &[String], discard: bool) -> Result<i32> {
+fn discard_or_cancel(ids: &[String], discard: bool, force: bool) -> Result<i32> {
     let paths = here()?;
     let states = StateDir::new(paths.state_dir.clone());
     // Resolve every id first: a typo must not leave half of the list done.
@@ -432,21 +436,42 @@ fn discard_or_cancel(ids: &[String], discard: bool) -> Result<i32> {
             Target::Fanout(_, attempts) => attempts,
         });
     }
+    // One attempt's failure does not stop the others; each is reported.
+    let mut failed = 0;
     let mut freed = 0;
+    let stopped = |n: usize| match n {
+        0 => String::new(),
+        n => format!(" (stopped {n} process(es) it left running)"),
+    };
     for a in &targets {
         if discard {
-            freed += crate::cleanup::discard(&paths, &states, a)?;
-            println!("discarded {}", a.id);
-        } else if crate::cleanup::cancel(&states, a)? {
-            println!("cancelled {}", a.id);
+            match crate::cleanup::discard(&paths, &states, a, force) {
+                Ok(d) => {
+                    freed += d.bytes_freed;
+                    println!("discarded {}{}", a.id, stopped(d.stopped_processes));
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("fanout: {}: {}", a.id, escape_line(&e.to_string()));
+                }
+            }
         } else {
-            println!("{} had already finished ({})", a.id, a.state.as_str());
+            match crate::cleanup::cancel(&states, a) {
+                Ok(c) if c.was_running => {
+                    println!("cancelled {}{}", a.id, stopped(c.stopped_processes))
+                }
+                Ok(_) => println!("{} had already finished ({})", a.id, a.state.as_str()),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("fanout: {}: {}", a.id, escape_line(&e.to_string()));
+                }
+            }
         }
     }
     if discard {
         println!("freed {}", crate::labels::bytes(freed));
     }
-    Ok(0)
+    Ok(if failed > 0 { 1 } else { 0 })
 }
 
 fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
@@ -456,18 +481,26 @@ fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
         Some(a) => crate::config::parse_age(&a)?,
         None => config.gc_age_secs()?,
     };
-    let report = crate::cleanup::gc(&paths, age)?;
+    let report = crate::cleanup::gc(&paths, &config, age)?;
+    let code = if report.failed.is_empty() { 0 } else { 1 };
     if json {
-        return print_json(&report);
+        print_json(&report)?;
+        return Ok(code);
     }
     for id in &report.removed {
         println!("removed {id}");
+    }
+    for f in &report.failed {
+        eprintln!("fanout: kept {}: {}", f.attempt, escape_line(&f.error));
+    }
+    for what in &report.swept {
+        println!("removed {} (no record owned it)", escape_line(what));
     }
     for name in &report.pruned_worktrees {
         println!("pruned stale worktree record {name}");
     }
     println!("reclaimed {}", crate::labels::bytes(report.bytes_freed));
-    Ok(0)
+    Ok(code)
 }
 
 fn continue_attempt(attempt: &str, prompt: &str) -> Result<i32> {

@@ -389,6 +389,8 @@ async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
 struct StopArgs {
     attempt: Option<String>,
     fanout: Option<String>,
+    /// Discard even attempts whose worktrees hold changes their branches do not.
+    force: Option<bool>,
 }
 
 async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
@@ -406,25 +408,29 @@ async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
         Target::Fanout(_, a) => a,
     };
     let repo2 = repo.clone();
-    let ids = blocking(move || {
+    let force = args.force.unwrap_or(false);
+    let (ids, failed) = blocking(move || {
         let states = StateDir::new(repo2.state_dir.clone());
         let mut ids = Vec::new();
+        let mut failed = Vec::new();
+        // One attempt's failure does not stop the others; each is reported.
         for a in &attempts {
             let acted = if discard {
-                crate::cleanup::discard(&repo2, &states, a)?;
-                true
+                crate::cleanup::discard(&repo2, &states, a, force).map(|_| true)
             } else {
-                crate::cleanup::cancel(&states, a)?
+                crate::cleanup::cancel(&states, a).map(|c| c.was_running)
             };
-            if acted {
-                ids.push(a.id.clone());
+            match acted {
+                Ok(true) => ids.push(a.id.clone()),
+                Ok(false) => {}
+                Err(e) => failed.push(json!({"attempt": a.id, "error": e.to_string()})),
             }
         }
-        Ok(ids)
+        Ok((ids, failed))
     })
     .await?;
     b.live.poke(&repo.workdir);
-    Ok(json!({"attempts": ids}))
+    Ok(json!({"attempts": ids, "failed": failed}))
 }
 
 #[derive(Deserialize)]
