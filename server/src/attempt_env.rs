@@ -12,11 +12,18 @@ const PORT_BASE: u32 = 20_000;
 const PORT_SPAN: u32 = 12_000;
 /// Attempts per fanout that get distinct blocks by construction.
 const BLOCKS_PER_FANOUT: u32 = 64;
+/// The most ports one attempt may ask for: every attempt's block must fit below 65536.
+pub const MAX_PORTS_PER_ATTEMPT: u16 = ((65_536 - PORT_BASE) / BLOCKS_PER_FANOUT) as u16;
 
 /// The first port of attempt `n`'s block of `count` ports: deterministic (from the fanout id
 /// and the attempt number, so attempts of one fanout never share), then moved along the same
 /// deterministic sequence until every port of the block is free right now.
 pub fn allocate_ports(fanout: &str, n: usize, count: u16) -> Result<u16> {
+    if count == 0 || count > MAX_PORTS_PER_ATTEMPT {
+        return Err(Error::Invalid(format!(
+            "ports = {count}: each attempt can have 1 to {MAX_PORTS_PER_ATTEMPT} ports (its block must fit below 65536)"
+        )));
+    }
     let count = count as u32;
     let region = BLOCKS_PER_FANOUT * count;
     let regions = (PORT_SPAN / region).max(1);
@@ -109,6 +116,17 @@ mod tests {
         let b = allocate_ports("abc123", 2, 3).unwrap();
         assert!(a + 3 <= b || b + 3 <= a, "{a} {b}");
         assert_eq!(allocate_ports("abc123", 1, 3).unwrap(), a, "deterministic");
+    }
+
+    #[test]
+    fn every_block_fits_below_65536() {
+        let max = MAX_PORTS_PER_ATTEMPT;
+        for n in [1, 2, 63, 64, 65] {
+            if let Ok(p) = allocate_ports("ffffff", n, max) {
+                assert!(p as u32 + max as u32 <= 65_536, "{n}: {p}");
+            }
+        }
+        assert!(allocate_ports("abc", 1, max + 1).is_err());
     }
 
     #[test]

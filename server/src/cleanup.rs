@@ -256,6 +256,8 @@ pub fn gc(paths: &RepoPaths, user: &Config, max_age_secs: u64) -> Result<GcRepor
     let states = StateDir::new(paths.state_dir.clone());
     let mut report = GcReport::default();
     let now = now_secs();
+    // Stale lock files a killed fanout process left are cleared on the way.
+    drop(crate::gitlock::GitOps::begin(&paths.common_dir, &[], &[])?);
     for (_, attempts) in states.load_all()? {
         for a in attempts {
             let ended = a.finished_at.unwrap_or(a.created_at);
@@ -346,7 +348,7 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
 
     // Tries that died: remove what their intent lists, then their folder.
     let mut dead: HashSet<String> = HashSet::new();
-    for (id, intent) in states.abandoned(60) {
+    for (id, intent) in states.abandoned(0) {
         if let Some(intent) = intent {
             let specs: Vec<crate::checkout::WorktreeSpec> = intent
                 .worktrees
@@ -405,8 +407,14 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
             }
         }
     }
-    // Intents of fanouts that were completed after all (their try died after the last record).
     for (path, _) in list_dir(&states.fanouts_dir()) {
+        // A fanout whose attempts are all gone (a discard died before removing its folder).
+        let has_attempts = list_dir(&path).iter().any(|(p, _)| p.is_dir());
+        if path.join("fanout.json").exists() && !has_attempts {
+            let _ = std::fs::remove_dir_all(&path);
+            continue;
+        }
+        // Intents of fanouts that were completed after all (their try died after the last record).
         if path.join("fanout.json").exists() && path.join("intent.json").exists() {
             if let Ok(Some(_free)) = crate::state::try_lock_exclusive(&path.join("try.lock")) {
                 let _ = std::fs::remove_file(path.join("intent.json"));
@@ -432,7 +440,7 @@ fn list_dir(dir: &Path) -> Vec<(PathBuf, String)> {
 fn sweep_tmp(tmp: &Path) {
     for (path, name) in list_dir(tmp) {
         let pid = name.split('.').nth(1).and_then(|p| p.parse::<i32>().ok());
-        let alive = pid.is_some_and(|p| p > 0 && unsafe { libc::kill(p, 0) } == 0);
+        let alive = pid.is_some_and(crate::process::pid_alive);
         if !alive {
             let _ = std::fs::remove_file(&path);
         }

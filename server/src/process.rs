@@ -156,6 +156,11 @@ pub fn stop_descendants(grace: Duration) -> usize {
     stopped.len()
 }
 
+/// Whether the process `pid` is alive (a zombie, dead but not yet reaped, is not).
+pub fn pid_alive(pid: i32) -> bool {
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid)
+}
+
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

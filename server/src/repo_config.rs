@@ -107,6 +107,17 @@ impl RepoConfigFile {
                 });
             }
         }
+        if let Some(p) = config.ports {
+            let max = crate::attempt_env::MAX_PORTS_PER_ATTEMPT;
+            if p == 0 || p > max {
+                return Err(Error::Config {
+                    path,
+                    message: format!(
+                        "ports = {p}: each attempt can have 1 to {max} ports, like ports = 2 (every attempt's block must fit below port 65536)"
+                    ),
+                });
+            }
+        }
         let sha256 = sha256_hex(&bytes);
         let trusted = TrustStore::load().is_trusted(&sha256);
         Ok(Some(RepoConfigFile {

@@ -1415,3 +1415,24 @@ fn an_untrusted_fanout_toml_is_asked_about_once_per_content() {
     );
     s.finish(&[&first, &second, &third]);
 }
+
+#[test]
+fn unsaved_buffers_of_ignored_files_never_enter_a_snapshot() {
+    let env = TestEnv::new(&[
+        ("src/lib.rs", LIB_RS),
+        (".gitignore", ".env\n"),
+        (".env", "SECRET=on-disk\n"),
+    ]);
+    let mut s = Session::start(env, bare_client());
+    // An ignored `.env` open with unsaved text, and a buffer under .git (not an error).
+    s.open(".env", "SECRET=in-the-buffer\n");
+    s.open(".git/description", "edited in the editor\n");
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, _) = s.fork(json!({"uri": doc.uri, "line": 1, "count": 1}));
+    let finished = s.wait_finished(&fanout);
+    let snapshot = finished["snapshot"].as_str().unwrap().to_string();
+    let files = s.env.git(&["ls-tree", "-r", "--name-only", &snapshot]);
+    assert!(!files.lines().any(|f| f == ".env"), "{files}");
+    assert!(!files.contains(".git/"), "{files}");
+    s.finish(&[&fanout]);
+}

@@ -69,12 +69,15 @@ pub enum Command {
         #[arg(long)]
         stat: bool,
     },
-    /// Print an attempt's agent output.
+    /// Print an attempt's agent output (control characters shown escaped).
     Log {
         attempt: String,
         /// Keep printing as the agent writes, until the attempt ends.
         #[arg(short, long)]
         follow: bool,
+        /// Print the output exactly as the agent wrote it, escape sequences included.
+        #[arg(long)]
+        raw: bool,
     },
     /// Apply an attempt's change to your working tree (3-way merge; never touches HEAD or the index).
     Accept {
@@ -145,6 +148,17 @@ pub enum Command {
     DemoAgent,
 }
 
+impl Command {
+    /// Commands whose output a reader pipes into `head`, `less` and the like. Not the
+    /// language server (its client going away is handled as end of input) nor the supervisor.
+    pub fn prints_to_a_reader(&self) -> bool {
+        !matches!(
+            self,
+            Command::Lsp { .. } | Command::Supervise { .. } | Command::DemoAgent
+        )
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ConflictMode {
     Abort,
@@ -165,7 +179,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => try_fork(file, line, count, agents, prompt, json),
         Command::Status { json, watch } => status(json, watch),
         Command::Diff { attempt, stat } => diff(&attempt, stat),
-        Command::Log { attempt, follow } => log(&attempt, follow),
+        Command::Log {
+            attempt,
+            follow,
+            raw,
+        } => log(&attempt, follow, raw),
         Command::Accept { attempt, conflicts } => accept(&attempt, conflicts),
         Command::Discard { ids, force } => discard_or_cancel(&ids, true, force),
         Command::Cancel { ids } => discard_or_cancel(&ids, false, false),
@@ -216,7 +234,12 @@ fn tasks(path: Option<PathBuf>, json: bool) -> Result<i32> {
         return print_json(&found);
     }
     for t in &found {
-        println!("{}:{}: {}", t.file, t.line, t.label());
+        println!(
+            "{}:{}: {}",
+            crate::text::quote_path_str(&t.file),
+            t.line,
+            escape_line(&t.label())
+        );
     }
     Ok(0)
 }
@@ -353,7 +376,17 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn log(attempt: &str, follow: bool) -> Result<i32> {
+/// Agent output for the terminal: as written with `raw`, else with control characters escaped
+/// (an agent's output must not be able to drive the user's terminal).
+fn write_log(out: &mut impl Write, bytes: &[u8], raw: bool) {
+    if raw {
+        let _ = out.write_all(bytes);
+    } else {
+        let _ = out.write_all(crate::text::escape_bytes_lines(bytes).as_bytes());
+    }
+}
+
+fn log(attempt: &str, follow: bool, raw: bool) -> Result<i32> {
     let paths = here()?;
     let states = StateDir::new(paths.state_dir.clone());
     let a = resolve_attempt(&states, attempt)?;
@@ -362,10 +395,18 @@ fn log(attempt: &str, follow: bool) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     loop {
         let bytes = std::fs::read(&path).unwrap_or_default();
-        if bytes.len() > offset {
-            let _ = out.write_all(&bytes[offset..]);
+        // Whole lines only, so an escape is never cut in two (the rest comes with the next read).
+        let end = match bytes[offset.min(bytes.len())..]
+            .iter()
+            .rposition(|&b| b == b'\n')
+        {
+            Some(i) if follow => offset + i + 1,
+            _ => bytes.len(),
+        };
+        if end > offset {
+            write_log(&mut out, &bytes[offset..end], raw);
             let _ = out.flush();
-            offset = bytes.len();
+            offset = end;
         }
         if !follow {
             return Ok(0);
@@ -376,7 +417,7 @@ fn log(attempt: &str, follow: bool) -> Result<i32> {
             // One last read: the agent's final lines may have landed after the previous one.
             let bytes = std::fs::read(&path).unwrap_or_default();
             if bytes.len() > offset {
-                let _ = out.write_all(&bytes[offset..]);
+                write_log(&mut out, &bytes[offset..], raw);
             }
             return Ok(0);
         }
@@ -584,10 +625,18 @@ fn agents(json: bool) -> Result<i32> {
     for d in &found {
         let mark = if d.usable { "✓" } else { "✗" };
         let version = d.version.as_deref().unwrap_or("-");
-        println!("{mark} {:<13} {:<10} {}", d.name, d.source, version);
-        println!("    {}", crate::repo_config::show_argv(&d.argv));
+        println!(
+            "{mark} {:<13} {:<10} {}",
+            escape_line(&d.name),
+            d.source,
+            escape_line(version)
+        );
+        println!(
+            "    {}",
+            escape_line(&crate::repo_config::show_argv(&d.argv))
+        );
         if let Some(note) = &d.note {
-            println!("    {note}");
+            println!("    {}", escape_line(note));
         }
     }
     println!(
@@ -626,8 +675,9 @@ fn trust(yes: bool) -> Result<i32> {
     if commands.is_empty() {
         println!("  (no commands)");
     }
+    // Escaped: a control sequence in the file must not be able to hide a command here.
     for c in &commands {
-        println!("  {c}");
+        println!("  {}", escape_line(c));
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

@@ -2,16 +2,33 @@
 
 use crate::labels::{bytes, duration, state_icon};
 use crate::status::{FanoutStatus, StatusReport};
+use crate::text::{escape_line, quote_path_str};
 use std::fmt::Write;
 
 pub fn render(report: &StatusReport, color: bool) -> String {
-    if report.fanouts.is_empty() {
+    let mut out = String::new();
+    if report.fanouts.is_empty() && report.abandoned.is_empty() {
         return "no fanouts in this repository (start one with `fanout try --file F --line L`)\n"
             .into();
     }
-    let mut out = String::new();
     for f in &report.fanouts {
         render_fanout(&mut out, f, color);
+    }
+    for a in &report.abandoned {
+        let left = if a.left.is_empty() {
+            "nothing".to_string()
+        } else {
+            a.left
+                .iter()
+                .map(|l| escape_line(l).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let line = format!(
+            "fanout {}  ! its `fanout try` was killed before it finished; left: {left}; `fanout gc` removes it",
+            a.id
+        );
+        let _ = writeln!(out, "{}", if color { paint(&line, "31") } else { line });
     }
     out
 }
@@ -23,8 +40,8 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         out,
         "fanout {}  {}  ({}:{})  {} {done}/{total} done",
         f.id,
-        f.task.label(),
-        f.task.file,
+        escape_line(&f.task.label()),
+        quote_path_str(&f.task.file),
         f.task.line,
         bar(done, total, 12)
     );
@@ -38,7 +55,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             "  {best} #{:<2} {:<10} {:<12} {} {:<12}",
             a.n,
             a.id,
-            crate::labels::shorten(&a.agent, 12),
+            escape_line(&crate::labels::shorten(&a.agent, 12)),
             state_icon(a.state),
             a.state.as_str()
         );
@@ -77,13 +94,13 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             let _ = write!(line, "  {}", bytes(b));
         }
         if a.worktree_present {
-            let _ = write!(line, "  {}", a.worktree.display());
+            let _ = write!(line, "  {}", escape_line(&a.worktree.display().to_string()));
         }
         if let Some(n) = a.same_as {
             let _ = write!(line, "  same as #{n}");
         }
         if let Some(e) = &a.error {
-            let _ = write!(line, "  ({e})");
+            let _ = write!(line, "  ({})", escape_line(e));
         }
         if let Some(act) = a
             .activity
@@ -91,7 +108,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             .map(crate::labels::activity_label)
             .filter(|s| !s.is_empty())
         {
-            let _ = write!(line, "\n        {act}");
+            let _ = write!(line, "\n        {}", escape_line(&act));
         }
         let line = if color {
             colorize(&line, a.state)
@@ -99,7 +116,42 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             line
         };
         let _ = writeln!(out, "{}", line.trim_end());
+        // What must not be missed: changes the run made outside its attempt.
+        for c in &a.outside_changes {
+            let warn = format!(
+                "        ⚠ outside the attempt while it ran: {}",
+                escape_line(&c.message)
+            );
+            let _ = writeln!(out, "{}", if color { paint(&warn, "1;31") } else { warn });
+        }
+        for n in &a.notes {
+            let _ = writeln!(out, "        note: {}", escape_line(n));
+        }
+        if a.stopped_processes > 0 {
+            let _ = writeln!(
+                out,
+                "        stopped {} process(es) it left running",
+                a.stopped_processes
+            );
+        }
+        match a.discard {
+            Some(crate::state::DiscardState::Interrupted) => {
+                let _ = writeln!(
+                    out,
+                    "        ! its discard was interrupted: run `fanout discard {}` again or `fanout gc`",
+                    a.id
+                );
+            }
+            Some(crate::state::DiscardState::InProgress) => {
+                let _ = writeln!(out, "        being discarded");
+            }
+            None => {}
+        }
     }
+}
+
+fn paint(line: &str, code: &str) -> String {
+    format!("\x1b[{code}m{line}\x1b[0m")
 }
 
 fn colorize(line: &str, s: crate::state::AttemptState) -> String {

@@ -207,10 +207,17 @@ pub async fn ask_trust(b: &Backend, repo: &RepoPaths) {
     if file.trusted || !file.config.has_commands() || !b.trust_asked.insert(file.sha256.clone()) {
         return;
     }
+    // Escaped: a control sequence in the file must not be able to hide a command here.
+    let commands: Vec<String> = file
+        .config
+        .commands()
+        .iter()
+        .map(|c| crate::text::escape_line(c).into_owned())
+        .collect();
     let message = format!(
         "fanout: {} wants to run commands in each attempt:\n{}\nTrust this file?",
-        file.path.display(),
-        file.config.commands().join("\n")
+        crate::text::escape_line(&file.path.display().to_string()),
+        commands.join("\n")
     );
     let actions = vec![
         MessageActionItem {

@@ -106,6 +106,11 @@ pub fn title(a: &AttemptStatus) -> String {
         .filter(|s| !s.is_empty())
         .map(|s| format!(" · {s}"))
         .unwrap_or_default();
+    let warn = if a.outside_changes.is_empty() {
+        ""
+    } else {
+        "⚠ "
+    };
     let t = match a.state {
         AttemptState::Queued => format!("{head} … queued"),
         AttemptState::Running => match a.phase {
@@ -123,7 +128,7 @@ pub fn title(a: &AttemptStatus) -> String {
         AttemptState::Interrupted => format!("{head} ! interrupted"),
         AttemptState::Empty => format!("{head} ∅ no changes"),
     };
-    t.trim_end().to_string()
+    crate::text::escape_line(&format!("{warn}{}", t.trim_end())).into_owned()
 }
 
 fn lens(range: Range, title: String, command: &str, arg: serde_json::Value) -> CodeLens {

@@ -49,6 +49,8 @@ struct Published {
     /// Fanouts seen unfinished, whose end is still to be announced.
     unfinished: HashSet<String>,
     last_lens_refresh: Option<Instant>,
+    /// Per attempt, how many of its outside changes the user was warned about.
+    outside_warned: HashMap<String, usize>,
 }
 
 impl Live {
@@ -162,6 +164,7 @@ impl Live {
         let mut published = self.publish.lock().await;
         if changed {
             self.send_status().await;
+            self.warn_outside_changes(&mut published, &report).await;
             self.progress(&mut published, &report).await;
             self.refresh_lenses_now(&mut published).await;
         } else if report.counts().0 > 0
@@ -239,11 +242,31 @@ impl Live {
                         MessageType::INFO,
                         format!(
                             "fanout: {ok} of {total} attempts succeeded for \"{}\"",
-                            f.task.label()
+                            crate::text::escape_line(&f.task.label())
                         ),
                     )
                     .await;
             }
+        }
+    }
+
+    /// A run that changed the user's HEAD, index, branches or stash is said loudly, once.
+    async fn warn_outside_changes(&self, published: &mut Published, report: &StatusReport) {
+        for a in report.fanouts.iter().flat_map(|f| &f.attempts) {
+            let warned = published.outside_warned.entry(a.id.clone()).or_insert(0);
+            for c in a.outside_changes.iter().skip(*warned) {
+                self.client
+                    .show_message(
+                        MessageType::WARNING,
+                        format!(
+                            "fanout: outside attempt {} while it ran: {}",
+                            a.id,
+                            crate::text::escape_line(&c.message)
+                        ),
+                    )
+                    .await;
+            }
+            *warned = a.outside_changes.len();
         }
     }
 
@@ -324,13 +347,15 @@ fn changes_state(event: &notify::Event) -> bool {
         ))
 }
 
-/// An attempt's id, state, exit code, diffstat and whether its worktree exists.
+/// An attempt's id, state, exit code, diffstat, whether its worktree exists, and how many
+/// outside changes it has.
 type AttemptSignature = (
     String,
     AttemptState,
     Option<i32>,
     Option<(usize, usize, usize)>,
     bool,
+    usize,
 );
 
 fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
@@ -345,6 +370,7 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
                 a.exit_code,
                 a.diffstat.map(|d| (d.files, d.additions, d.deletions)),
                 a.worktree_present,
+                a.outside_changes.len(),
             )
         })
         .collect();

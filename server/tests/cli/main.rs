@@ -3,7 +3,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod crash;
 mod environment;
+mod hostile;
 
 use common::cli::{group_alive, wait_for};
 use common::TestEnv;

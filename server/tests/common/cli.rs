@@ -126,7 +126,8 @@ impl TestEnv {
             .map(String::from)
             .collect();
         UserState {
-            porcelain: self.git(&["status", "--porcelain", "--untracked-files=all"]),
+            // The observer must not rewrite the index it compares (see `git_read_only`).
+            porcelain: self.git_read_only(&["status", "--porcelain", "--untracked-files=all"]),
             head: self
                 .git(&["rev-parse", "--verify", "-q", "HEAD"])
                 .trim()
@@ -137,6 +138,25 @@ impl TestEnv {
             branches,
             stash: self.git(&["stash", "list"]),
         }
+    }
+}
+
+impl TestEnv {
+    /// git in the repository without the optional writes of read commands (`git status`
+    /// refreshing the index), so looking at the user's state never changes it.
+    pub fn git_read_only(&self, args: &[&str]) -> String {
+        let out = self
+            .command("git")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
