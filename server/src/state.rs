@@ -506,3 +506,37 @@ impl StateDir {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fanout: &str) -> AttemptRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{fanout}-1"), "fanout": fanout, "n": 1, "agent": "a",
+            "state": "running", "branch": "b", "worktree": "/nonexistent",
+            "worktree_name": "w", "argv": ["x"], "base_commit": "0", "created_at": 0,
+            "started_at": null, "finished_at": null, "exit_code": null, "diffstat": null,
+            "commit": null, "disk_bytes": null, "error": null, "supervisor_pid": null,
+            "agent_pgid": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_discarded_attempt_is_never_written_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let states = StateDir::new(tmp.path().to_path_buf());
+        let a = record("abc123");
+        let dir = states.attempt_dir_of(&a);
+        std::fs::create_dir_all(&dir).unwrap();
+        states.write_attempt(&a).unwrap();
+        // Marked for discard: refused.
+        std::fs::write(dir.join(DISCARDING), b"").unwrap();
+        assert!(matches!(states.write_attempt(&a), Err(Error::Discarded(_))));
+        // Removed: refused, and the folder does not come back.
+        std::fs::remove_dir_all(states.fanout_dir("abc123")).unwrap();
+        assert!(matches!(states.write_attempt(&a), Err(Error::Discarded(_))));
+        assert!(!states.fanout_dir("abc123").exists());
+    }
+}
