@@ -191,7 +191,11 @@ fn json_that_is_not_json_rpc_gets_invalid_request_with_its_id() {
     let mut s = Server::start();
     let cases: Vec<(&str, &str, Value)> = vec![
         ("an array", "[1,2,3]", null()),
-        ("a batch", r#"[{"jsonrpc":"2.0","id":3,"method":"shutdown"}]"#, null()),
+        (
+            "a batch",
+            r#"[{"jsonrpc":"2.0","id":3,"method":"shutdown"}]"#,
+            null(),
+        ),
         ("a number", "5", null()),
         ("a string", r#""hello""#, null()),
         ("null", "null", null()),
@@ -276,7 +280,10 @@ fn bad_content_lengths_get_a_parse_error_and_the_next_header_is_found() {
     // Answered at once: the header says what is wrong, whatever follows.
     for (what, header) in [
         ("a negative Content-Length", "Content-Length: -5"),
-        ("a Content-Length that is not a number", "Content-Length: abc"),
+        (
+            "a Content-Length that is not a number",
+            "Content-Length: abc",
+        ),
         ("an empty Content-Length", "Content-Length: "),
         ("a Content-Length with a sign", "Content-Length: +12"),
         (
@@ -304,8 +311,7 @@ fn bad_content_lengths_get_a_parse_error_and_the_next_header_is_found() {
     // No Content-Length: the body cannot be told from garbage; skipped up to the next header.
     s.rejects_before_next(
         "no Content-Length",
-        format!("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{body}")
-            .as_bytes(),
+        format!("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{body}").as_bytes(),
         &one(),
     );
     // Shorter than the body: the body is cut (not JSON), and its rest is garbage before the
@@ -448,7 +454,8 @@ fn the_end_of_input_inside_a_frame_ends_the_server_with_code_0() {
     let mut s = Server::start();
     s.assert_alive("initialize");
     let mark = s.client.answers_mark();
-    s.client.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"");
+    s.client
+        .send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\"");
     s.client.close_stdin();
     let status = s.client.wait_exit("the end of input");
     assert_eq!(status.code(), Some(0), "{}", s.client.stderr());
@@ -501,9 +508,10 @@ fn fuzz_seed() -> u64 {
 }
 
 /// Valid bodies the mutations start from. Their ids are strings, so no mutation of one can
-/// answer (or cancel) one of the client's own integer-id requests; none of them changes what
-/// the lens request after each burst answers (`scratch.rs` is not `lib.rs`, whatever one
-/// flipped byte makes of it).
+/// answer (or cancel) one of the client's own integer-id requests, and the id to cancel is
+/// longer than any other (flipped bytes keep lengths); none of them changes what the lens
+/// request after each burst answers (`scratch.rs` is not `lib.rs`, whatever flipped bytes
+/// make of it).
 fn templates(s: &Server) -> Vec<String> {
     let scratch = s.env.uri("src/scratch.rs");
     vec![
@@ -517,7 +525,7 @@ fn templates(s: &Server) -> Vec<String> {
                "params": {"textDocument": {"uri": scratch, "languageId": "rust", "version": 1,
                                            "text": "// TODO: é ünïcode ✓\nfn main() {}\n"}}})
         .to_string(),
-        json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "fz-none"}})
+        json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "fz-cancels-nothing"}})
             .to_string(),
         json!({"jsonrpc": "2.0", "id": "fz-reply", "result": null}).to_string(),
     ]
@@ -579,8 +587,8 @@ fn mutate(rng: &mut Rng, body: &str) -> (&'static str, Vec<u8>) {
         7 => {
             let mut b = body.to_vec();
             let at = rng.below(b.len());
-            let bad: &[u8] = [&b"\xff"[..], b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xf8\x88"]
-                [rng.below(5)];
+            let bad: &[u8] =
+                [&b"\xff"[..], b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xf8\x88"][rng.below(5)];
             b.splice(at..at, bad.iter().copied());
             ("not UTF-8", frame(b))
         }
@@ -604,7 +612,10 @@ fn mutate(rng: &mut Rng, body: &str) -> (&'static str, Vec<u8>) {
         _ => {
             let text = String::from_utf8_lossy(body);
             let cut = rng.below(text.len());
-            let cut = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=cut)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
             ("cut JSON in a right frame", frame(&text[..cut]))
         }
     }
