@@ -251,9 +251,13 @@ pub async fn ask_trust(b: &Backend, repo: &RepoPaths) {
     }
 }
 
+/// The status report of the workspace's repository. Outside a repository there is nothing to
+/// report, which is not an error: the answer has the report's shape with no repository and
+/// no fanouts (clients ask at startup, whatever the folder). Forking there is an error.
 async fn status(b: &Backend) -> Result<Value> {
-    let repo = primary_repo(b)
-        .ok_or_else(|| Error::invalid_params("no git repository in this workspace"))?;
+    let Some(repo) = primary_repo(b) else {
+        return Ok(json!({"repo": null, "fanouts": []}));
+    };
     let report = blocking(move || crate::status::report(&repo)).await?;
     to_value(report)
 }

@@ -7,6 +7,8 @@
 //! - `lenses`: code lenses from tasks and attempts.
 //! - `live`: watching the state folder; `fanout/status`, progress, lens refresh, messages.
 //! - `convert`: URIs, paths and WorkspaceEdits.
+//! - `transport`: the framing layer between stdio and tower-lsp-server (malformed input is
+//!   answered there and never stops the server).
 
 mod commands;
 mod convert;
@@ -14,6 +16,7 @@ mod documents;
 mod lenses;
 mod live;
 mod server;
+mod transport;
 
 use tower_lsp_server::{LspService, Server};
 
@@ -27,9 +30,12 @@ pub fn serve() -> crate::error::Result<i32> {
         .map_err(|e| crate::error::Error::Invalid(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         let (service, socket) = LspService::new(server::Backend::new);
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-            .serve(service)
-            .await;
+        // tower-lsp-server reads and writes the framing layer's pipes, never stdio itself:
+        // its own read loop stops at the first frame it cannot decode.
+        transport::serve(tokio::io::stdin(), tokio::io::stdout(), |input, output| {
+            Server::new(input, output, socket).serve(service)
+        })
+        .await;
     });
     tracing::info!("fanout lsp exiting");
     // Attempts keep running: their supervisors are detached on purpose.

@@ -51,6 +51,9 @@ struct State {
     /// The answer to `window/showMessageRequest` (default: null, as if dismissed).
     message_request_reply: Value,
     framing_errors: Vec<String>,
+    /// Every response from the server, in arrival order (never taken away, unlike
+    /// `responses`): error answers to malformed input have no id of ours to wait on.
+    answers: Vec<Value>,
     stdout_closed: bool,
     stderr: String,
 }
@@ -66,9 +69,12 @@ impl Shared {
     }
 }
 
+/// The server's stdin; None once the test closed it (end of input).
+type Stdin = Arc<Mutex<Option<ChildStdin>>>;
+
 pub struct LspClient {
     child: Child,
-    stdin: Arc<Mutex<ChildStdin>>,
+    stdin: Stdin,
     shared: Arc<Shared>,
     next_id: i64,
     threads: Vec<JoinHandle<()>>,
@@ -82,7 +88,7 @@ impl LspClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("start fanout lsp");
-        let stdin = Arc::new(Mutex::new(child.stdin.take().unwrap()));
+        let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let shared = Arc::new(Shared {
@@ -247,6 +253,25 @@ impl LspClient {
         let result = self.request("shutdown", Value::Null).expect("shutdown");
         assert_eq!(result, Value::Null, "shutdown answers null");
         self.notify("exit", Value::Null);
+        self.wait_exit("`exit`")
+    }
+
+    /// Write `bytes` to the server's stdin as they are: no framing added (malformed input).
+    pub fn send_raw(&self, bytes: &[u8]) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stdin) = stdin.as_mut() {
+            let _ = stdin.write_all(bytes);
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Close the server's stdin: the end of input, as when the client goes away.
+    pub fn close_stdin(&self) {
+        self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Wait for the server to exit by itself (after `after`, for the failure message).
+    pub fn wait_exit(&mut self, after: &str) -> ExitStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for fanout lsp") {
@@ -257,10 +282,40 @@ impl LspClient {
             }
             assert!(
                 Instant::now() < deadline,
-                "fanout lsp did not exit within {TIMEOUT:?} of `exit`"
+                "fanout lsp did not exit within {TIMEOUT:?} of {after}"
             );
             // Polling for a child's exit (no portable way to wait with a timeout).
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// How many responses have arrived so far: a mark for [`LspClient::answers_after`].
+    pub fn answers_mark(&self) -> usize {
+        self.shared.lock().answers.len()
+    }
+
+    /// Every response arrived after `mark`, in order.
+    pub fn answers_after(&self, mark: usize) -> Vec<Value> {
+        self.shared.lock().answers[mark..].to_vec()
+    }
+
+    /// Wait until `count` responses matching `predicate` have arrived after `mark`; returns
+    /// every response arrived after `mark` so far.
+    #[track_caller]
+    pub fn wait_for_answers_after(
+        &self,
+        mark: usize,
+        count: usize,
+        what: &str,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let matching = |s: &State| s.answers[mark..].iter().filter(|a| predicate(a)).count();
+        match self.wait_until(TIMEOUT, |s| matching(s) >= count) {
+            Ok(state) => state.answers[mark..].to_vec(),
+            Err(state) => panic!(
+                "timed out after {TIMEOUT:?} waiting for {what}\n{}",
+                describe(&state)
+            ),
         }
     }
 
@@ -312,6 +367,11 @@ fn describe(state: &State) -> String {
         let short: String = params.chars().take(300).collect();
         out.push_str(&format!("  {} {short}\n", m.method));
     }
+    for a in state.answers.iter().rev().take(10).rev() {
+        let text = a.to_string();
+        let short: String = text.chars().take(300).collect();
+        out.push_str(&format!("  (response) {short}\n"));
+    }
     if !state.framing_errors.is_empty() {
         out.push_str(&format!("framing errors: {:?}\n", state.framing_errors));
     }
@@ -326,17 +386,22 @@ fn describe(state: &State) -> String {
     out
 }
 
-fn write_message(stdin: &Mutex<ChildStdin>, message: &Value) {
+fn write_message(stdin: &Mutex<Option<ChildStdin>>, message: &Value) {
     let body = serde_json::to_vec(message).unwrap();
     let mut stdin = stdin.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(stdin) = stdin.as_mut() else {
+        return;
+    };
+    // One write per frame: a frame is never split between two writes of the test's threads.
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(&body);
     // The server may be gone (a test of exit); the test notices through the process.
-    let _ = write!(stdin, "Content-Length: {}\r\n\r\n", body.len());
-    let _ = stdin.write_all(&body);
+    let _ = stdin.write_all(&frame);
     let _ = stdin.flush();
 }
 
 /// The reader thread: parse frames until EOF, strictly.
-fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<ChildStdin>) {
+fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
     let mut input = BufReader::new(stdout);
     loop {
         let frame = match read_frame(&mut input) {
@@ -416,14 +481,19 @@ fn read_frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(body))
 }
 
-fn handle(message: Value, shared: &Shared, stdin: &Mutex<ChildStdin>) {
+fn handle(message: Value, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
     let method = message.get("method").and_then(Value::as_str);
     let id = message.get("id").cloned();
     match (method, id) {
         // A response to one of our requests.
         (None, Some(id)) => {
-            let id = id.as_i64().unwrap_or(-1);
-            shared.lock().responses.insert(id, message);
+            let mut state = shared.lock();
+            state.answers.push(message.clone());
+            // Answers to malformed input may carry a null or a string id: those are only
+            // in `answers`.
+            if let Some(id) = id.as_i64() {
+                state.responses.insert(id, message);
+            }
         }
         (Some(method), id) => {
             let params = message.get("params").cloned().unwrap_or(Value::Null);
