@@ -22,6 +22,9 @@
 //! - **Serialized** ([`lock`]): one `flock` per repository, held from planning to the end of
 //!   applying, so concurrent accepts never lose each other's updates.
 
+// The `stat` fields' types differ between Unixes (u16 modes, i32 devices): casts stay.
+#![allow(clippy::unnecessary_cast)]
+
 use crate::error::{Error, IoContext, Result};
 use crate::fault::point;
 use crate::merge::{FileChange, MergePlan, MODE_EXEC, MODE_FILE, MODE_LINK};
@@ -293,6 +296,9 @@ impl Node {
     }
 }
 
+/// Paths relative to the working tree.
+type Paths = Vec<Vec<u8>>;
+
 /// The working tree, seen from one directory fd opened once.
 struct Disk {
     root: OwnedFd,
@@ -338,7 +344,7 @@ impl Disk {
     }
 
     /// Everything below the folder `path` (not following symlinks): (files, folders).
-    fn below(&mut self, path: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    fn below(&mut self, path: &[u8]) -> Result<(Paths, Paths)> {
         let mut files = Vec::new();
         let mut dirs = Vec::new();
         let mut todo = vec![path.to_vec()];

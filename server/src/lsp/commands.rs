@@ -347,7 +347,7 @@ enum Prepared {
         editor: Vec<crate::merge::FileChange>,
         disk_paths: Vec<String>,
         /// The disk part, carried out but not committed; it holds the repository's lock.
-        txn: crate::apply::Transaction,
+        txn: Box<crate::apply::Transaction>,
     },
 }
 
@@ -391,7 +391,7 @@ async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
             return Ok(Prepared::Refused(refused));
         }
         let disk_paths = disk.iter().map(|c| c.path_lossy()).collect();
-        let txn = crate::apply::begin(lock, &disk)?;
+        let txn = Box::new(crate::apply::begin(lock, &disk)?);
         Ok(Prepared::Ready {
             changes: plan.changes.len(),
             editor,
