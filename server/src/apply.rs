@@ -176,11 +176,8 @@ impl RepoLock {
                     }
                     Phase::Applying => {
                         undo(&root, stage_fd.as_ref(), &journal)?;
-                        format!(
-                            "rolled back an interrupted accept ({} step{}): your files are as they were before it",
-                            journal.steps.len(),
-                            if journal.steps.len() == 1 { "" } else { "s" }
-                        )
+                        "rolled back an interrupted accept: your files are as they were before it"
+                            .to_string()
                     }
                 });
                 drop(stage_fd);

@@ -523,6 +523,7 @@ fn kill_at_every_step(
     let mut before = env.user_state();
     let mut rolled_forward: Vec<(usize, UserState)> = Vec::new();
     let mut retired = Vec::new();
+    let mut recoveries_killed = 0;
     let mut n = 1;
     loop {
         let log = env.base().join("crash-points.log");
@@ -550,6 +551,8 @@ fn kill_at_every_step(
                 .map(String::from)
                 .collect();
             assert_eq!(names.len(), n - 1, "the same crash points every run");
+            eprintln!("kill -9 loop: {recoveries_killed} recoveries were killed half-way too");
+            assert!(recoveries_killed > 0, "no recovery was killed");
             return (names, env, retired);
         }
         assert_eq!(
@@ -573,6 +576,9 @@ fn kill_at_every_step(
                 "{}",
                 stderr(&out)
             );
+            if out.status.signal() == Some(libc::SIGKILL) {
+                recoveries_killed += 1;
+            }
         }
         let out = env.fanout(&["status"]);
         assert!(
@@ -580,6 +586,15 @@ fn kill_at_every_step(
             "status after a kill at {at}: {}",
             stderr(&out)
         );
+        if n % 2 == 1 && at != "accept.done" {
+            let err = stderr(&out);
+            assert!(
+                err.contains("fanout: rolled back an interrupted accept")
+                    || err.contains("fanout: removed the leftovers of an interrupted accept")
+                    || err.contains("fanout: finished cleaning up after an accept"),
+                "status says what it recovered after a kill at {at}: {err}"
+            );
+        }
         assert_eq!(
             stray(&env),
             Vec::<String>::new(),
