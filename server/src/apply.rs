@@ -482,13 +482,14 @@ pub fn check(
     open: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Vec<Refusal>> {
     let mut disk = Disk::open(&paths.workdir)?;
-    Ok(prepare(&mut disk, changes, open)?.0)
+    Ok(prepare(&mut disk, changes, open, &[])?.0)
 }
 
 fn prepare(
     disk: &mut Disk,
     changes: &[FileChange],
     open: &dyn Fn(&[u8]) -> bool,
+    beside: &[Vec<u8>],
 ) -> Result<(Vec<Refusal>, Program)> {
     let removed: HashSet<&[u8]> = changes
         .iter()
@@ -700,7 +701,10 @@ fn prepare(
         .collect();
     candidates.sort_by_key(|d| std::cmp::Reverse(depth(d)));
     for d in candidates {
-        if rmdirs.contains(&d) || installed.iter().any(|p| is_under(p, &d) || *p == d) {
+        if rmdirs.contains(&d)
+            || installed.iter().any(|p| is_under(p, &d) || *p == d)
+            || beside.iter().any(|p| is_under(p, &d))
+        {
             continue;
         }
         if !matches!(disk.node(&d)?, Node::Dir { .. }) {
@@ -821,11 +825,12 @@ struct Work {
 
 /// Check `changes` again (nothing but them, against the disk as it is now) and carry them
 /// out, uncommitted. Any refusal or failure (a full disk included) leaves the tree as it was
-/// and nothing behind.
-pub fn begin(lock: RepoLock, changes: &[FileChange]) -> Result<Transaction> {
+/// and nothing behind. `beside` names paths someone else (the editor) changes at the same
+/// time: a folder holding one of them is never removed as emptied.
+pub fn begin(lock: RepoLock, changes: &[FileChange], beside: &[Vec<u8>]) -> Result<Transaction> {
     let paths = lock.paths.clone();
     let mut disk = Disk::open(&paths.workdir)?;
-    let (refused, prog) = prepare(&mut disk, changes, &|_| false)?;
+    let (refused, prog) = prepare(&mut disk, changes, &|_| false, beside)?;
     if !refused.is_empty() {
         return Err(Error::Invalid(format!(
             "nothing was written: {}",
@@ -887,7 +892,7 @@ pub fn begin(lock: RepoLock, changes: &[FileChange]) -> Result<Transaction> {
 
 /// Carry `changes` out and commit: [`begin`] then [`Transaction::commit`].
 pub fn apply(lock: RepoLock, changes: &[FileChange]) -> Result<()> {
-    begin(lock, changes)?.commit()
+    begin(lock, changes, &[])?.commit()
 }
 
 impl Transaction {

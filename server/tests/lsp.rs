@@ -883,6 +883,35 @@ fn accept_writes_binary_files_to_disk_never_as_text_edits() {
 }
 
 #[test]
+fn accept_refuses_what_an_open_document_cannot_take_as_a_text_edit() {
+    let env = hostile_project(
+        "modes",
+        &[
+            ("run.sh", "#!/bin/sh\necho run\n"),
+            ("tool.sh", "#!/bin/sh\necho tool\n"),
+        ],
+    );
+    let mut s = Session::start(env, rich_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&fanout);
+    // run.sh gains its executable bit: a disk change, impossible under an open buffer.
+    s.open("run.sh", "#!/bin/sh\necho run\n");
+    let mark = s.client.mark();
+    let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    assert_eq!(result["applied"], false, "{result}");
+    assert_eq!(result["refused"][0]["path"], "run.sh", "{result}");
+    assert_eq!(
+        result["refused"][0]["reason"],
+        "is open in the editor and cannot be changed as a text edit (its executable bit changes); close it and accept again",
+        "{result}"
+    );
+    assert!(!s.client.saw_after(mark, |m| m.is("workspace/applyEdit")));
+    assert!(!s.env.path("new.sh").exists(), "nothing written");
+    s.finish(&[&fanout]);
+}
+
+#[test]
 fn accept_refuses_a_change_under_a_symlinked_parent_and_applies_nothing() {
     let env = hostile_project(
         "symlink-parent",

@@ -391,7 +391,8 @@ async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
             return Ok(Prepared::Refused(refused));
         }
         let disk_paths = disk.iter().map(|c| c.path_lossy()).collect();
-        let txn = Box::new(crate::apply::begin(lock, &disk)?);
+        let beside: Vec<Vec<u8>> = editor.iter().map(|c| c.path.clone()).collect();
+        let txn = Box::new(crate::apply::begin(lock, &disk, &beside)?);
         Ok(Prepared::Ready {
             changes: plan.changes.len(),
             editor,
