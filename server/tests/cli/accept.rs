@@ -693,7 +693,7 @@ fn a_full_disk_during_accept_leaves_nothing_half_done() {
     // The whole repository on a tiny filesystem: objects compress well, the 1 MiB file
     // cannot be staged.
     let env = TestEnv::without_git(&[]);
-    let Some(_unmount) = mount_tmpfs(&env.repo, "512k") else {
+    let Some(unmount) = mount_tmpfs(&env.repo, "512k") else {
         return;
     };
     let env = env.with("HOSTILE_MODE", "big");
@@ -717,6 +717,9 @@ fn a_full_disk_during_accept_leaves_nothing_half_done() {
     assert_eq!(env.user_state(), before);
     assert_eq!(stray(&env), Vec::<String>::new());
     assert!(!env.path("small.txt").exists());
+    // Attempts discarded while the repository is there, unmounted before its folder goes.
+    env.discard_all();
+    drop(unmount);
 }
 
 #[test]
