@@ -3,6 +3,7 @@
 //! The engine (everything but `cli` and `lsp`) knows nothing of LSP or of the terminal;
 //! the CLI and the language server are two front ends that only translate.
 
+pub mod accept;
 pub mod activity;
 pub mod agents;
 pub mod apply;
@@ -35,3 +36,4 @@ pub mod status;
 pub mod supervisor;
 pub mod tasks;
 pub mod text;
+pub mod workspace;

@@ -70,6 +70,15 @@ pub struct AttemptStatus {
     pub notes: Vec<String>,
     /// `in progress` or `interrupted` while the attempt is being (or was being) discarded.
     pub discard: Option<crate::state::DiscardState>,
+    /// What editors show for it, the same text as its code lens:
+    /// `★ #2 codex ✓ tests +12 −3`, `⚠ #1 claude ⟳ running 1m12s · editing src/lib.rs`.
+    pub title: String,
+    /// Its state's icon: `…` `⟳` `✓` `✗` `⊘` `!` `∅`.
+    pub icon: &'static str,
+    /// Whether accepting it can do something: finished, with changes, its worktree there.
+    pub can_accept: bool,
+    /// Whether it has files to diff: its worktree or a committed result.
+    pub can_diff: bool,
     #[serde(skip)]
     result_tree: Option<String>,
 }
@@ -104,6 +113,10 @@ impl AttemptStatus {
             stopped_processes: a.stopped_processes,
             notes: a.notes.clone(),
             discard: a.discard,
+            title: String::new(),
+            icon: crate::labels::state_icon(a.state),
+            can_accept: false,
+            can_diff: a.discard.is_none() && (a.worktree_present || a.commit.is_some()),
             result_tree: a.result_tree.clone(),
         }
     }
@@ -189,6 +202,13 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             .first()
             .filter(|a| rank_key(a).0 <= BEST_TIERS)
             .map(|a| a.id.clone());
+        for a in &mut attempts {
+            a.can_accept = a.state.is_finished()
+                && a.has_changes()
+                && a.worktree_present
+                && a.discard.is_none();
+            a.title = title(a, best.as_deref() == Some(a.id.as_str()));
+        }
         fanouts.push(FanoutStatus {
             id: f.id,
             created_at: f.created_at,
@@ -204,6 +224,64 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
         fanouts,
         abandoned: abandoned(paths, &states),
     })
+}
+
+/// How much of the agent's activity a title shows: titles stay one glance long.
+const TITLE_ACTIVITY_CHARS: usize = 48;
+
+/// `#1 claude ⟳ running 1m12s · editing src/lib.rs`, `★ #2 codex ✓ tests +12 −3`,
+/// `#3 gemini ✗ exit 1`, `#4 claude ✓ +12 −3 (same as #2)`, `⚠ ...` when the agent changed
+/// something outside its attempt. Escaped: agent text never drives a terminal or an editor.
+fn title(a: &AttemptStatus, best: bool) -> String {
+    use crate::labels::{activity_label, duration, verify_label};
+    let head = format!("#{} {}", a.n, a.agent);
+    let stat = a
+        .diffstat
+        .filter(|d| d.files > 0)
+        .map(|d| format!(" +{} −{}", d.additions, d.deletions))
+        .unwrap_or_default();
+    let tests = a
+        .verify
+        .as_ref()
+        .map(|v| format!(" {}", verify_label(v)))
+        .unwrap_or_default();
+    let same = a
+        .same_as
+        .map(|n| format!(" (same as #{n})"))
+        .unwrap_or_default();
+    let elapsed = a.elapsed_secs.map(duration).unwrap_or_default();
+    let doing = a
+        .activity
+        .as_ref()
+        .map(activity_label)
+        .map(|s| crate::text::shorten(&s, TITLE_ACTIVITY_CHARS))
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(" · {s}"))
+        .unwrap_or_default();
+    let warn = if a.outside_changes.is_empty() {
+        ""
+    } else {
+        "⚠ "
+    };
+    let star = if best { "★ " } else { "" };
+    let t = match a.state {
+        AttemptState::Queued => format!("{head} … queued"),
+        AttemptState::Running => match a.phase {
+            Some(Phase::Setup) => format!("{head} ⟳ setup {elapsed}"),
+            Some(Phase::Verify) => format!("{head} ⟳ testing {elapsed}"),
+            _ => format!("{head} ⟳ running {elapsed}{doing}"),
+        },
+        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}"),
+        AttemptState::Failed => match (a.exit_code, &a.error) {
+            (_, Some(e)) if e.starts_with("setup failed") => format!("{head} ✗ setup failed"),
+            (Some(code), _) => format!("{head} ✗ exit {code}{stat}"),
+            (None, e) => format!("{head} ✗ {}", e.as_deref().unwrap_or("failed")),
+        },
+        AttemptState::Cancelled => format!("{head} ⊘ cancelled{stat}"),
+        AttemptState::Interrupted => format!("{head} ! interrupted"),
+        AttemptState::Empty => format!("{head} ∅ no changes"),
+    };
+    crate::text::escape_line(&format!("{star}{warn}{}", t.trim_end())).into_owned()
 }
 
 /// Fanouts whose `try` died, with what of theirs is still there.

@@ -439,7 +439,7 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     let a = resolve_attempt(&states, attempt)?;
     crate::inspect::ensure_readable(&a)?;
     let markers = conflicts == ConflictMode::Markers;
-    let done = crate::inspect::accept_to_disk(&paths, &a, markers)?;
+    let done = crate::accept::to_disk(&paths, &a, markers)?;
     if let Some(note) = &done.recovered {
         eprintln!("fanout: {note}");
     }
