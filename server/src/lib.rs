@@ -33,5 +33,6 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod task;
 pub mod tasks;
 pub mod text;

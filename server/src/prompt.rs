@@ -1,6 +1,6 @@
 //! The prompt each agent gets.
 
-use crate::tasks::Task;
+use crate::task::Task;
 
 /// Lines of code shown on each side of the task line.
 const CONTEXT_LINES: usize = 12;
