@@ -259,7 +259,7 @@ fn first_line(text: &str) -> String {
 }
 
 fn shorten(text: &str) -> String {
-    crate::labels::shorten(&first_line(text), MAX_LAST)
+    crate::text::shorten(&first_line(text), MAX_LAST)
 }
 
 #[cfg(test)]

@@ -41,10 +41,7 @@ pub fn continue_attempt(
     let states = StateDir::new(paths.state_dir.clone());
     let fanout = states.load_fanout(&a.fanout)?;
     let run = a.runs + 1;
-    let full_prompt = format!(
-        "Follow-up on your earlier work in this worktree on: {}\n\n{prompt}\n",
-        fanout.task.label()
-    );
+    let full_prompt = crate::prompt::follow_up(&fanout.task, prompt);
     let dir = states.attempt_dir_of(a);
     let base = crate::fork::base_env_of(paths, a, &fanout.task);
     let (argv, env) = crate::fork::command_for(

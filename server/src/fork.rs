@@ -9,7 +9,8 @@ use crate::repo::RepoPaths;
 use crate::repo_config::{effective, Effective};
 use crate::snapshot::{snapshot_commit, Overlay};
 use crate::state::{AttemptRecord, AttemptState, FanoutRecord, StateDir};
-use crate::tasks::{self, Task};
+use crate::task::Task;
+use crate::tasks;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -68,4 +68,5 @@ pub fn activity_label(a: &crate::activity::Activity) -> String {
     parts.join(" · ")
 }
 
+/// `text::shorten`, under the name the front ends still use; the engine calls `text::shorten`.
 pub use crate::text::shorten;

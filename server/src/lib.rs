@@ -34,6 +34,7 @@ pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod task;
 pub mod tasks;
 pub mod text;
 pub mod workspace;

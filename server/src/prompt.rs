@@ -1,6 +1,7 @@
-//! The prompt each agent gets.
+//! The prompts agents get: the first one of a fork ([`build`]) and a follow-up of
+//! `continue` ([`follow_up`]).
 
-use crate::tasks::Task;
+use crate::task::Task;
 
 /// Lines of code shown on each side of the task line.
 const CONTEXT_LINES: usize = 12;
@@ -45,4 +46,51 @@ pub fn build(task: &Task, file_text: &str, instead: Option<&str>, extra: Option<
         out.push_str(&format!("\n{}\n", extra.trim()));
     }
     out
+}
+
+/// The prompt of a follow-up run (`continue`): the user's `prompt` (already trimmed, not
+/// empty), introduced by the task the attempt worked on.
+pub fn follow_up(task: &Task, prompt: &str) -> String {
+    format!(
+        "Follow-up on your earlier work in this worktree on: {}\n\n{prompt}\n",
+        task.label()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        Task {
+            file: "src/parse.rs".into(),
+            line: 3,
+            marker: "TODO".into(),
+            text: "handle empty input".into(),
+        }
+    }
+
+    #[test]
+    fn a_follow_up_names_the_task_then_gives_the_request() {
+        assert_eq!(
+            follow_up(&task(), "also handle tabs"),
+            "Follow-up on your earlier work in this worktree on: TODO: handle empty input\n\n\
+             also handle tabs\n"
+        );
+    }
+
+    #[test]
+    fn the_first_prompt_shows_the_task_line_marked() {
+        let text = "fn parse() {\n    let x = 1;\n    // TODO: handle empty input\n}\n";
+        let prompt = build(&task(), text, None, Some("Run the tests."));
+        assert!(
+            prompt.starts_with("Task: TODO: handle empty input\n"),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains(">3 |     // TODO: handle empty input\n"),
+            "{prompt}"
+        );
+        assert!(prompt.ends_with("\nRun the tests.\n"), "{prompt}");
+    }
 }

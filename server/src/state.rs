@@ -12,7 +12,7 @@
 //! whose lock is free was interrupted (kill -9, reboot), never "running forever".
 
 use crate::error::{Error, IoContext, Result};
-use crate::tasks::Task;
+use crate::task::Task;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

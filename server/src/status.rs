@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::ids::now_secs;
 use crate::repo::RepoPaths;
 use crate::state::{AttemptRecord, AttemptState, DiffStat, Phase, StateDir, VerifyResult};
-use crate::tasks::Task;
+use crate::task::Task;
 use serde::Serialize;
 use std::path::PathBuf;
 

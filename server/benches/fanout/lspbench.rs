@@ -2,11 +2,13 @@
 //! throughput, the time from an attempt's state change on disk to `fanout/status`, memory;
 //! and the diff against the buffer (`fanout.diff`, and the engine's merge plan + render).
 
-use crate::client::{attempt_states, file_uri, is_finished, Client};
 use crate::gen::{self, GenFile, Generated};
+use crate::lsp_client::{file_uri, Incoming, LspClient};
 use crate::stats::{fmt_mb, fmt_ms, max, median, ms, percentile, rss_kib};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub const BIG_LINES: usize = 10_000;
@@ -90,15 +92,30 @@ impl LspEnv {
         }
     }
 
-    pub fn start(&self, name: &str) -> Client {
-        Client::start(
-            &self.fanout,
+    /// Start `fanout lsp` (its stderr to `<name>.stderr`) and initialize it on the repository,
+    /// with the capabilities of a typical editor: lens refresh, work-done progress,
+    /// showDocument.
+    pub fn start(&self, name: &str) -> LspClient {
+        let log =
+            std::fs::File::create(self.root.join(format!("{name}.stderr"))).expect("server log");
+        let mut command = Command::new(&self.fanout);
+        command.arg("lsp").current_dir(&self.repo.root);
+        let mut c = LspClient::spawn_logging_to(command, log);
+        c.set_timeout(Duration::from_secs(120));
+        c.initialize(
             &self.repo.root,
-            &self.root.join(format!("{name}.stderr")),
-        )
+            json!({
+                "workspace": {"codeLens": {"refreshSupport": true},
+                              "workspaceEdit": {"documentChanges": true}},
+                "window": {"workDoneProgress": true, "showDocument": {"support": true}},
+                "textDocument": {"codeLens": {}, "synchronization": {"didSave": true}}
+            }),
+            Value::Null,
+        );
+        c
     }
 
-    pub fn open_big(&self, c: &Client) {
+    pub fn open_big(&self, c: &LspClient) {
         c.notify(
             "textDocument/didOpen",
             json!({"textDocument": {"uri": self.big_uri, "languageId": "rust", "version": 1,
@@ -106,7 +123,7 @@ impl LspEnv {
         );
     }
 
-    pub fn lens(&self, c: &mut Client) -> (Vec<Value>, f64) {
+    pub fn lens(&self, c: &mut LspClient) -> (Vec<Value>, f64) {
         let (r, d) = c.request_timed(
             "textDocument/codeLens",
             json!({"textDocument": {"uri": self.big_uri}}),
@@ -118,12 +135,13 @@ impl LspEnv {
     /// `fanout.try` on task `k` of big.rs: (fanout id, attempt ids, latency ms).
     pub fn try_task(
         &self,
-        c: &mut Client,
+        c: &mut LspClient,
         k: usize,
         count: usize,
         agent: &str,
     ) -> (String, Vec<String>, f64) {
-        let (v, d) = c.command(
+        let (v, d) = command(
+            c,
             "fanout.try",
             json!({"uri": self.big_uri, "line": task_line(k), "count": count, "agents": [agent]}),
         );
@@ -137,9 +155,9 @@ impl LspEnv {
     }
 
     /// Wait until the client has been told every attempt in `ids` is finished.
-    pub fn wait_finished(&self, c: &Client, ids: &[String], timeout: Duration) -> Value {
+    pub fn wait_finished(&self, c: &LspClient, ids: &[String], timeout: Duration) -> Value {
         let note = c
-            .wait_note(0, timeout, |n| {
+            .wait_for_within(0, timeout, |n| {
                 n.method == "fanout/status" && {
                     let states = attempt_states(&n.params);
                     ids.iter()
@@ -152,8 +170,12 @@ impl LspEnv {
 
     /// For each attempt in `ids`: seconds from its agent's exit (its stamp) to the first
     /// `fanout/status` that showed it finished.
-    pub fn exit_to_status(&self, c: &Client, ids: &[String]) -> Vec<f64> {
-        let notes = c.notes("fanout/status");
+    pub fn exit_to_status(&self, c: &LspClient, ids: &[String]) -> Vec<f64> {
+        let notes: Vec<Incoming> = c
+            .incoming()
+            .into_iter()
+            .filter(|n| n.is("fanout/status"))
+            .collect();
         ids.iter()
             .filter_map(|id| {
                 let stamp: f64 = std::fs::read_to_string(self.stamps.join(id))
@@ -393,10 +415,10 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
                 .unwrap();
             f.sync_data().unwrap();
         }
-        let from = c.note_count();
+        let from = c.mark();
         let start = Instant::now();
         std::fs::rename(&tmp, &state_path).unwrap();
-        let note = c.wait_note(from, Duration::from_secs(10), |n| {
+        let note = c.wait_for_within(from, Duration::from_secs(10), |n| {
             n.method == "fanout/status"
                 && attempt_states(&n.params).get(&id).map(String::as_str) == Some(new_state)
         });
@@ -420,7 +442,7 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
     diff_phase(env, &mut c, plan, &mut r, &mut fanouts, log);
 
     for f in &fanouts {
-        let (_, d) = c.command("fanout.discard", json!({"fanout": f}));
+        let (_, d) = command(&mut c, "fanout.discard", json!({"fanout": f}));
         r.discard_ms.push(ms(d));
     }
     c.stop();
@@ -431,7 +453,7 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
 /// and one that changed 200 files, with an unsaved edit in the open buffer.
 fn diff_phase(
     env: &LspEnv,
-    c: &mut Client,
+    c: &mut LspClient,
     plan: &LspPlan,
     r: &mut LspResults,
     fanouts: &mut Vec<String>,
@@ -477,7 +499,7 @@ fn diff_phase(
             arg["uri"] = json!(uri);
         }
         for i in 0..plan.diff_runs + 3 {
-            let (v, d) = c.command("fanout.diff", arg.clone());
+            let (v, d) = command(c, "fanout.diff", arg.clone());
             if i >= 3 {
                 out.push(ms(d));
             }
@@ -565,6 +587,31 @@ fn diff_phase(
         fmt_ms(median(&r.engine_plan_200)),
         fmt_ms(median(&r.engine_render_200)),
     ));
+}
+
+/// `workspace/executeCommand` with one argument: (result, latency); panics on an error answer.
+pub fn command(c: &mut LspClient, command: &str, arg: Value) -> (Value, Duration) {
+    match c.execute_timed(command, arg) {
+        (Ok(v), d) => (v, d),
+        (Err(e), _) => panic!("{command} failed: {} ({})", e.message, e.code),
+    }
+}
+
+/// Each attempt's state in a `fanout/status` notification: id to state.
+pub fn attempt_states(status: &Value) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for f in status["fanouts"].as_array().into_iter().flatten() {
+        for a in f["attempts"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(state)) = (a["id"].as_str(), a["state"].as_str()) {
+                out.insert(id.to_string(), state.to_string());
+            }
+        }
+    }
+    out
+}
+
+pub fn is_finished(state: &str) -> bool {
+    !matches!(state, "queued" | "running")
 }
 
 fn range(v: &[f64]) -> String {

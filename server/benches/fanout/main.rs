@@ -16,9 +16,11 @@
 //! Internally, `--fake-agent MODE` makes this binary one of the fake agents (agent.rs).
 
 mod agent;
-mod client;
 mod forkbench;
 mod gen;
+/// The LSP client of the integration tests, shared.
+#[path = "../../tests/common/lsp_client.rs"]
+mod lsp_client;
 mod lspbench;
 mod scale;
 mod stats;

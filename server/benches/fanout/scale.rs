@@ -5,8 +5,8 @@
 //! and checks that no process and no worktree is left.
 
 use crate::agent::expected_stream_state;
-use crate::client::{attempt_states, is_finished};
 use crate::lspbench::LspEnv;
+use crate::lspbench::{attempt_states, command, is_finished};
 use crate::stats::{
     alive, cpu_secs, fmt_mb, fmt_ms, max, median, ms, percentile, processes_mentioning, rss_kib,
     thread_cpu_secs,
@@ -165,7 +165,7 @@ pub fn run(env: &LspEnv, attempts: usize, secs: u64, log: &mut dyn FnMut(&str)) 
         let (l, t) = env.lens(&mut c);
         lens_count = lens_count.max(l.len());
         lens.push(t);
-        let done = c.last_status().is_some_and(|n| {
+        let done = c.last("fanout/status").is_some_and(|n| {
             let states = attempt_states(&n.params);
             ids.iter()
                 .all(|id| states.get(id).is_some_and(|s| is_finished(s)))
@@ -201,7 +201,11 @@ pub fn run(env: &LspEnv, attempts: usize, secs: u64, log: &mut dyn FnMut(&str)) 
     let (busy1, total1) = machine_jiffies();
     let s = samples.lock().unwrap();
 
-    let final_states = attempt_states(&c.last_status().map(|n| n.params).unwrap_or_default());
+    let final_states = attempt_states(
+        &c.last("fanout/status")
+            .map(|n| n.params)
+            .unwrap_or_default(),
+    );
     let mut states: HashMap<String, usize> = HashMap::new();
     let mut expected: HashMap<String, usize> = HashMap::new();
     let mut wrong = Vec::new();
@@ -236,7 +240,7 @@ pub fn run(env: &LspEnv, attempts: usize, secs: u64, log: &mut dyn FnMut(&str)) 
 
     let mut discard_ms = Vec::new();
     for f in &fanouts {
-        let (_, d) = c.command("fanout.discard", json!({"fanout": f}));
+        let (_, d) = command(&mut c, "fanout.discard", json!({"fanout": f}));
         discard_ms.push(ms(d));
     }
     c.stop();

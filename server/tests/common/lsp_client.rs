@@ -1,23 +1,32 @@
 //! A small JSON-RPC client for `fanout lsp`, speaking LSP over the child's stdio with
-//! Content-Length framing.
+//! Content-Length framing. The one LSP client of the integration tests and of the benchmark
+//! (`benches/fanout/main.rs` includes this file by path).
 //!
 //! A reader thread parses every message the server writes (strictly: any byte on stdout that
-//! is not a well-formed frame is recorded as a framing error), routes responses to the waiting
-//! request by id, answers the server's own requests (`workspace/applyEdit`,
-//! `window/workDoneProgress/create`, ...) and records every notification and server request,
-//! in order, so tests can wait for one with [`LspClient::wait_for`], never with fixed sleeps.
+//! is not a well-formed frame is recorded as a framing error), stamps it with the time it
+//! arrived, routes responses to the waiting request by id, answers the server's own requests
+//! (`workspace/applyEdit`, `window/workDoneProgress/create`, ...) and records every
+//! notification and server request, in order, so tests can wait for one with
+//! [`LspClient::wait_for`], never with fixed sleeps. A request's latency
+//! ([`LspClient::request_timed`]) runs from just before its bytes are written to the moment
+//! its response has been read.
+
+// Each test binary and the benchmark use a different part of the client.
+#![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-/// How long a request or a wait may take before the test fails. Generous: the tests run in
-/// parallel, each with its own server, supervisors and agents.
+/// How long a request or a wait may take before the test fails (by default; see
+/// [`LspClient::set_timeout`]). Generous: the tests run in parallel, each with its own server,
+/// supervisors and agents.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A message from the server that is not a response: a notification, or a request to the
@@ -27,6 +36,10 @@ pub struct Incoming {
     pub method: String,
     pub params: Value,
     pub id: Option<Value>,
+    /// When it was read, for latencies.
+    pub at: Instant,
+    /// The same on the wall clock, to compare with times other processes wrote down.
+    pub wall: SystemTime,
 }
 
 impl Incoming {
@@ -44,7 +57,8 @@ pub struct RpcError {
 
 #[derive(Default)]
 struct State {
-    responses: HashMap<i64, Value>,
+    /// Responses not yet collected, with the time each was read.
+    responses: HashMap<i64, (Value, Instant)>,
     incoming: Vec<Incoming>,
     /// What to answer the next `workspace/applyEdit` requests with.
     apply_edit_reply: Option<Value>,
@@ -78,46 +92,72 @@ pub struct LspClient {
     shared: Arc<Shared>,
     next_id: i64,
     threads: Vec<JoinHandle<()>>,
+    timeout: Duration,
 }
 
 impl LspClient {
-    /// Start `fanout <args>` (e.g. `["lsp"]`) with exactly the environment the command has.
-    pub fn spawn(mut command: Command) -> LspClient {
+    /// Start `fanout <args>` (e.g. `["lsp"]`) with exactly the environment the command has;
+    /// its stderr is kept for [`LspClient::stderr`] and failure messages.
+    pub fn spawn(command: Command) -> LspClient {
+        LspClient::start(command, None)
+    }
+
+    /// Like [`LspClient::spawn`], with the server's stderr written to `log` instead (a long
+    /// run's log stays out of memory; [`LspClient::stderr`] is then empty).
+    pub fn spawn_logging_to(command: Command, log: File) -> LspClient {
+        LspClient::start(command, Some(log))
+    }
+
+    fn start(mut command: Command, log: Option<File>) -> LspClient {
+        let stderr_to = match log {
+            Some(file) => Stdio::from(file),
+            None => Stdio::piped(),
+        };
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr_to);
         let mut child = command.spawn().expect("start fanout lsp");
         let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
-        let reader = {
+        let mut threads = vec![{
             let shared = Arc::clone(&shared);
             let stdin = Arc::clone(&stdin);
             std::thread::spawn(move || read_messages(stdout, &shared, &stdin))
-        };
-        let errors = {
+        }];
+        if let Some(stderr) = child.stderr.take() {
             let shared = Arc::clone(&shared);
-            std::thread::spawn(move || {
+            threads.push(std::thread::spawn(move || {
                 let mut lines = BufReader::new(stderr);
                 let mut line = String::new();
                 while lines.read_line(&mut line).unwrap_or(0) > 0 {
                     shared.lock().stderr.push_str(&line);
                     line.clear();
                 }
-            })
-        };
+            }));
+        }
         LspClient {
             child,
             stdin,
             shared,
             next_id: 1,
-            threads: vec![reader, errors],
+            threads,
+            timeout: TIMEOUT,
         }
+    }
+
+    /// How long requests and waits may take from now on (default [`TIMEOUT`]).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `initialize` with `capabilities` and `initializationOptions`, then `initialized`.
@@ -142,45 +182,70 @@ impl LspClient {
 
     /// Send a request and wait for its response.
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let id = self.send_request(method, params);
-        self.response(id)
+        self.request_timed(method, params).0
+    }
+
+    /// Send a request and wait for its response: the answer, and the time from just before
+    /// the request was written to the moment its response was read.
+    pub fn request_timed(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> (Result<Value, RpcError>, Duration) {
+        let id = self.next_request_id();
+        let frame = frame(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let start = Instant::now();
+        write_frame(&self.stdin, &frame);
+        let (message, at) = self.wait_response(id);
+        (to_result(&message), at.saturating_duration_since(start))
     }
 
     /// Send a request without waiting; [`LspClient::response`] collects the answer.
     pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_request_id();
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         id
     }
 
     pub fn response(&mut self, id: i64) -> Result<Value, RpcError> {
-        let message = {
-            let state = self.wait_until(TIMEOUT, |s| s.responses.contains_key(&id));
-            let mut state = state.unwrap_or_else(|s| {
-                panic!(
-                    "no response to request {id} within {TIMEOUT:?}\n{}",
-                    describe(&s)
-                )
-            });
-            state.responses.remove(&id).unwrap()
-        };
-        match message.get("error") {
-            Some(e) => Err(RpcError {
-                code: e["code"].as_i64().unwrap_or(0),
-                message: e["message"].as_str().unwrap_or_default().to_string(),
-            }),
-            None => Ok(message.get("result").cloned().unwrap_or(Value::Null)),
-        }
+        to_result(&self.wait_response(id).0)
     }
 
-    pub fn notify(&mut self, method: &str, params: Value) {
+    fn next_request_id(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The response to request `id` and when it was read; panics after the timeout.
+    fn wait_response(&self, id: i64) -> (Value, Instant) {
+        let timeout = self.timeout;
+        let state = self.wait_until(timeout, |s| s.responses.contains_key(&id));
+        let mut state = state.unwrap_or_else(|s| {
+            panic!(
+                "no response to request {id} within {timeout:?}\n{}",
+                describe(&s)
+            )
+        });
+        state.responses.remove(&id).unwrap()
+    }
+
+    pub fn notify(&self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
 
     /// `workspace/executeCommand` with its one JSON object argument.
     pub fn execute(&mut self, command: &str, argument: Value) -> Result<Value, RpcError> {
-        self.request(
+        self.execute_timed(command, argument).0
+    }
+
+    /// [`LspClient::execute`] with its latency, as [`LspClient::request_timed`].
+    pub fn execute_timed(
+        &mut self,
+        command: &str,
+        argument: Value,
+    ) -> (Result<Value, RpcError>, Duration) {
+        self.request_timed(
             "workspace/executeCommand",
             json!({"command": command, "arguments": [argument]}),
         )
@@ -208,8 +273,14 @@ impl LspClient {
         self.shared.lock().incoming.clone()
     }
 
+    /// The latest notification or server request with `method` so far, if any.
+    pub fn last(&self, method: &str) -> Option<Incoming> {
+        let state = self.shared.lock();
+        state.incoming.iter().rev().find(|m| m.is(method)).cloned()
+    }
+
     /// The first message (notification or server request) matching `predicate`, waiting for
-    /// it up to `timeout`.
+    /// it up to the timeout.
     #[track_caller]
     pub fn wait_for(&self, what: &str, predicate: impl Fn(&Incoming) -> bool) -> Incoming {
         self.wait_for_after(0, what, predicate)
@@ -223,14 +294,27 @@ impl LspClient {
         what: &str,
         predicate: impl Fn(&Incoming) -> bool,
     ) -> Incoming {
+        let timeout = self.timeout;
+        self.wait_for_within(mark, timeout, predicate)
+            .unwrap_or_else(|| {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    describe(&self.shared.lock())
+                )
+            })
+    }
+
+    /// The first message arrived after `mark` matching `predicate`, or None if none came
+    /// within `timeout` (or the server closed its output first).
+    pub fn wait_for_within(
+        &self,
+        mark: usize,
+        timeout: Duration,
+        predicate: impl Fn(&Incoming) -> bool,
+    ) -> Option<Incoming> {
         let found = |s: &State| s.incoming.iter().skip(mark).position(&predicate);
-        match self.wait_until(TIMEOUT, |s| found(s).is_some()) {
-            Ok(state) => state.incoming[mark + found(&state).unwrap()].clone(),
-            Err(state) => panic!(
-                "timed out after {TIMEOUT:?} waiting for {what}\n{}",
-                describe(&state)
-            ),
-        }
+        let state = self.wait_until(timeout, |s| found(s).is_some()).ok()?;
+        Some(state.incoming[mark + found(&state).unwrap()].clone())
     }
 
     /// Whether any message arrived after `mark` matches `predicate` (no waiting).
@@ -265,6 +349,15 @@ impl LspClient {
         }
     }
 
+    /// `shutdown` then `exit`, without checks (the end of a benchmark run): the process is
+    /// killed if it has not exited 10 s later.
+    pub fn stop(mut self) {
+        let _ = self.request("shutdown", Value::Null);
+        self.notify("exit", Value::Null);
+        let _ = self.wait_exit_within(Duration::from_secs(10));
+        // Drop kills it if it is still there.
+    }
+
     /// Close the server's stdin: the end of input, as when the client goes away.
     pub fn close_stdin(&self) {
         self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -272,18 +365,24 @@ impl LspClient {
 
     /// Wait for the server to exit by itself (after `after`, for the failure message).
     pub fn wait_exit(&mut self, after: &str) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
+        let timeout = self.timeout;
+        self.wait_exit_within(timeout)
+            .unwrap_or_else(|| panic!("fanout lsp did not exit within {timeout:?} of {after}"))
+    }
+
+    /// How the server ended, if it exits by itself within `timeout`.
+    fn wait_exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for fanout lsp") {
                 for t in self.threads.drain(..) {
                     let _ = t.join();
                 }
-                return status;
+                return Some(status);
             }
-            assert!(
-                Instant::now() < deadline,
-                "fanout lsp did not exit within {TIMEOUT:?} of {after}"
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             // Polling for a child's exit (no portable way to wait with a timeout).
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -310,17 +409,18 @@ impl LspClient {
         predicate: impl Fn(&Value) -> bool,
     ) -> Vec<Value> {
         let matching = |s: &State| s.answers[mark..].iter().filter(|a| predicate(a)).count();
-        match self.wait_until(TIMEOUT, |s| matching(s) >= count) {
+        let timeout = self.timeout;
+        match self.wait_until(timeout, |s| matching(s) >= count) {
             Ok(state) => state.answers[mark..].to_vec(),
             Err(state) => panic!(
-                "timed out after {TIMEOUT:?} waiting for {what}\n{}",
+                "timed out after {timeout:?} waiting for {what}\n{}",
                 describe(&state)
             ),
         }
     }
 
     fn send(&self, message: &Value) {
-        write_message(&self.stdin, message);
+        write_frame(&self.stdin, &frame(message));
     }
 
     /// Wait until `ready` holds for the state, or `timeout` passes (Err with the state).
@@ -386,23 +486,39 @@ fn describe(state: &State) -> String {
     out
 }
 
-fn write_message(stdin: &Mutex<Option<ChildStdin>>, message: &Value) {
+/// The answer in a response: its result, or its error.
+fn to_result(message: &Value) -> Result<Value, RpcError> {
+    match message.get("error") {
+        Some(e) => Err(RpcError {
+            code: e["code"].as_i64().unwrap_or(0),
+            message: e["message"].as_str().unwrap_or_default().to_string(),
+        }),
+        None => Ok(message.get("result").cloned().unwrap_or(Value::Null)),
+    }
+}
+
+/// `message` as one LSP frame: header and body.
+fn frame(message: &Value) -> Vec<u8> {
     let body = serde_json::to_vec(message).unwrap();
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+fn write_frame(stdin: &Mutex<Option<ChildStdin>>, frame: &[u8]) {
     let mut stdin = stdin.lock().unwrap_or_else(|p| p.into_inner());
     let Some(stdin) = stdin.as_mut() else {
         return;
     };
-    // One write per frame: a frame is never split between two writes of the test's threads.
-    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
-    frame.extend_from_slice(&body);
+    // One write per frame: a frame is never split between two writes of the client's threads.
     // The server may be gone (a test of exit); the test notices through the process.
-    let _ = stdin.write_all(&frame);
+    let _ = stdin.write_all(frame);
     let _ = stdin.flush();
 }
 
 /// The reader thread: parse frames until EOF, strictly.
 fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
-    let mut input = BufReader::new(stdout);
+    let mut input = BufReader::with_capacity(1 << 16, stdout);
     loop {
         let frame = match read_frame(&mut input) {
             Ok(Some(body)) => body,
@@ -412,6 +528,7 @@ fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<Option<ChildS
                 break;
             }
         };
+        let arrived = (Instant::now(), SystemTime::now());
         let message: Value = match serde_json::from_slice(&frame) {
             Ok(v) => v,
             Err(e) => {
@@ -429,7 +546,7 @@ fn read_messages(stdout: impl Read, shared: &Shared, stdin: &Mutex<Option<ChildS
                 .framing_errors
                 .push(format!("not JSON-RPC 2.0: {message}"));
         }
-        handle(message, shared, stdin);
+        handle(message, arrived, shared, stdin);
         shared.changed.notify_all();
     }
     shared.lock().stdout_closed = true;
@@ -481,7 +598,12 @@ fn read_frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(body))
 }
 
-fn handle(message: Value, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
+fn handle(
+    message: Value,
+    (at, wall): (Instant, SystemTime),
+    shared: &Shared,
+    stdin: &Mutex<Option<ChildStdin>>,
+) {
     let method = message.get("method").and_then(Value::as_str);
     let id = message.get("id").cloned();
     match (method, id) {
@@ -492,7 +614,7 @@ fn handle(message: Value, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
             // Answers to malformed input may carry a null or a string id: those are only
             // in `answers`.
             if let Some(id) = id.as_i64() {
-                state.responses.insert(id, message);
+                state.responses.insert(id, (message, at));
             }
         }
         (Some(method), id) => {
@@ -517,18 +639,22 @@ fn handle(message: Value, shared: &Shared, stdin: &Mutex<Option<ChildStdin>>) {
                     method: method.to_string(),
                     params,
                     id: Some(id.clone()),
+                    at,
+                    wall,
                 });
                 let answer = match reply {
                     Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                     Err(message) => json!({"jsonrpc": "2.0", "id": id,
                         "error": {"code": -32601, "message": message}}),
                 };
-                write_message(stdin, &answer);
+                write_frame(stdin, &frame(&answer));
             } else {
                 shared.lock().incoming.push(Incoming {
                     method: method.to_string(),
                     params,
                     id: None,
+                    at,
+                    wall,
                 });
             }
         }
