@@ -44,6 +44,28 @@ pub enum Error {
     UncollectedWork { id: String, files: String },
 }
 
+impl Error {
+    /// Whether the user caused it (a wrong id, line, agent or count; bad input), as opposed
+    /// to the machine (I/O, git). The language server answers the first as InvalidParams.
+    pub fn is_users(&self) -> bool {
+        use Error::*;
+        matches!(
+            self,
+            NotARepository(_)
+                | NoTask { .. }
+                | LineOutOfRange(..)
+                | UnknownAgent(..)
+                | AgentNotFound { .. }
+                | NoAgents(_)
+                | UnknownId(_)
+                | AmbiguousId(..)
+                | NotAnAttempt(..)
+                | BadCount { .. }
+                | Invalid(_)
+        )
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Attach the path an I/O error happened on, so messages name the file.

@@ -28,6 +28,7 @@ pub mod merge;
 pub mod outside;
 pub mod process;
 pub mod prompt;
+pub mod proto;
 pub mod repo;
 pub mod repo_config;
 pub mod snapshot;

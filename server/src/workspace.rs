@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lookup::Target;
 use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
-use crate::state::{AttemptRecord, AttemptState, StateDir};
+use crate::state::{AttemptState, StateDir};
 use crate::status::{AttemptStatus, StatusReport};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,7 +24,8 @@ pub use crate::diff::DiffReport;
 pub use crate::fork::{ForkRequest, ForkResult};
 pub use crate::merge::{FileChange, MergePlan};
 pub use crate::snapshot::Overlay as Buffer;
-pub use crate::tasks::Task;
+pub use crate::state::AttemptRecord;
+pub use crate::task::Task;
 
 /// Settings a front end puts over the configuration files (the editor's `attempts` and
 /// `agents`). Merged once, here: editor settings > `.fanout.toml` > user config > defaults.
@@ -186,9 +187,25 @@ impl Workspace {
         crate::inspect::diff(&self.paths, a, buffers, only)
     }
 
-    /// One file as the attempt has it; None if the attempt does not have it.
+    /// The diff of [`Workspace::diff`] written to `<data dir>/diffs/<attempt>.diff`, for an
+    /// editor to open; its path.
+    pub fn write_diff(
+        &self,
+        a: &AttemptRecord,
+        buffers: &[Overlay],
+        only: Option<&str>,
+    ) -> Result<PathBuf> {
+        let report = self.diff(a, buffers, only)?;
+        let out = crate::repo::data_dir()
+            .join("diffs")
+            .join(format!("{}.diff", a.id));
+        crate::state::write_atomic(&out, report.diff.as_bytes())?;
+        Ok(out)
+    }
+
+    /// One file as the attempt has it; None if the attempt does not have it. An attempt
+    /// that left no result has the snapshot's files.
     pub fn attempt_file(&self, a: &AttemptRecord, path: &str) -> Result<Option<Vec<u8>>> {
-        crate::inspect::ensure_readable(a)?;
         crate::inspect::attempt_file(&self.paths, a, path)
     }
 
@@ -466,6 +483,16 @@ pub fn tasks(path: &Path) -> Result<Vec<Task>> {
     }
 }
 
+/// How many attempts a fork makes outside any repository's `.fanout.toml`: the overrides,
+/// else the user config's, else the default.
+pub fn effective_attempts_outside(ov: &Overrides) -> usize {
+    ov.attempts.unwrap_or_else(|| {
+        Config::load_user()
+            .map(|c| c.attempts())
+            .unwrap_or(crate::config::DEFAULT_ATTEMPTS)
+    })
+}
+
 /// The tasks of one buffer's text (`name` is its path relative to the repository).
 pub fn tasks_in_text(name: &str, text: &str) -> Vec<Task> {
     crate::tasks::scan_text(name, text)
@@ -546,15 +573,16 @@ pub fn config_report(dir: Option<&Path>, ov: &Overrides) -> ConfigReport {
     let ws = dir.and_then(|d| Workspace::open(d).ok());
     let repo = ws.as_ref().map(|w| w.workdir().to_path_buf());
     let mut problems = Vec::new();
-    let file = ws
-        .as_ref()
-        .and_then(|w| match crate::repo_config::RepoConfigFile::load(w.workdir()) {
-            Ok(f) => f,
-            Err(e) => {
-                problems.push(e.to_string());
-                None
-            }
-        });
+    let file =
+        ws.as_ref().and_then(
+            |w| match crate::repo_config::RepoConfigFile::load(w.workdir()) {
+                Ok(f) => f,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
+        );
     let mut report = ConfigReport {
         user_config_exists: user_config.exists(),
         user_config,

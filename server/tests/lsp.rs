@@ -405,7 +405,10 @@ fn task_lines_get_a_try_lens() {
     for (lens, line) in tries.iter().zip([TODO_LINE, FIXME_LINE]) {
         assert_eq!(lens.line, line);
         assert_eq!(lens.title, "Try 3 approaches");
-        assert_eq!(lens.argument, json!({"uri": doc.uri, "line": line}));
+        assert_eq!(
+            lens.argument,
+            json!({"uri": doc.uri, "line": line, "count": 3})
+        );
     }
     assert_eq!(
         lenses.len(),
@@ -592,7 +595,7 @@ fn finished_attempts_get_lenses_that_stay_on_their_task() {
     let try_lens = lenses.iter().find(|l| l.line == TODO_LINE + 2).unwrap();
     assert_eq!(
         try_lens.argument,
-        json!({"uri": doc.uri, "line": TODO_LINE + 2})
+        json!({"uri": doc.uri, "line": TODO_LINE + 2, "count": 3})
     );
     s.finish(&[&fanout]);
 }
@@ -787,7 +790,11 @@ fn accept_with_conflicts_applies_nothing() {
     let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
     assert_eq!(
         result,
-        json!({"applied": false, "conflicts": ["src/lib.rs"]})
+        json!({
+            "applied": false,
+            "conflicts": ["src/lib.rs"],
+            "reason": "nothing was applied: 1 file would conflict with your changes: src/lib.rs"
+        })
     );
     assert!(
         !s.client.saw_after(mark, |m| m.is("workspace/applyEdit")),
@@ -1261,7 +1268,10 @@ fn a_folder_that_is_not_a_repository_gets_lenses_an_empty_status_and_clear_error
         "names the folder: {error:?}"
     );
     // Nothing to report is not an error: the report's shape, empty.
-    assert_eq!(s.status(), json!({"repo": null, "fanouts": []}));
+    assert_eq!(
+        s.status(),
+        json!({"repo": null, "fanouts": [], "abandoned": []})
+    );
     let error = s.fails("fanout.diff", json!({"attempt": "abc123-1"}));
     assert!(error.message.contains("no git repository"), "{error:?}");
     assert_eq!(s.lenses(&doc.uri).len(), 2, "still serving");

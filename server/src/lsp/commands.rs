@@ -1,16 +1,15 @@
-//! `workspace/executeCommand`: one function per command. Each parses its one JSON object
-//! argument (a bad field answers InvalidParams naming it), runs the engine on a blocking
-//! thread, and translates the result.
+//! `workspace/executeCommand`: one function per [`Command`]. Each parses its one JSON object
+//! argument into its `proto` params (a bad field answers InvalidParams naming it), calls the
+//! engine's [`Workspace`] on a blocking thread, and answers its `proto` result.
 
-use super::convert::{self, path_of};
-use super::server::Backend;
+use super::state::Backend;
+use super::to_proto::{self, path_of};
 use crate::error::Error as EngineError;
-use crate::lookup::Target;
-use crate::repo::RepoPaths;
-use crate::state::{AttemptRecord, StateDir};
+use crate::proto::{self, Command};
+use crate::workspace::{AttemptRecord, EditorAccept, ForkRequest, Workspace};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::sync::Arc;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::request::ApplyWorkspaceEdit;
 use tower_lsp_server::ls_types::{
@@ -18,23 +17,35 @@ use tower_lsp_server::ls_types::{
 };
 
 pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
-    let result = match command {
-        "fanout.try" => try_fork(b, parse(command, arg)?).await,
-        "fanout.status" => status(b).await,
-        "fanout.diff" => diff(b, parse(command, arg)?).await,
-        "fanout.attemptText" => attempt_text(b, parse(command, arg)?).await,
-        "fanout.openDiff" => open_diff(b, parse(command, arg)?).await,
-        "fanout.accept" => accept(b, parse(command, arg)?).await,
-        "fanout.discard" => stop(b, parse(command, arg)?, true).await,
-        "fanout.cancel" => stop(b, parse(command, arg)?, false).await,
-        "fanout.log" => log(b, parse(command, arg)?).await,
-        "fanout.continue" => continue_(b, parse(command, arg)?).await,
-        other => Err(Error::invalid_params(format!("unknown command: {other}"))),
+    let Some(cmd) = Command::from_name(command) else {
+        return Err(Error::invalid_params(format!("unknown command: {command}")));
+    };
+    let result = match cmd {
+        Command::Try => answer(try_fork(b, parse(command, arg)?).await),
+        Command::Status => answer(status(b).await),
+        Command::Diff => answer(diff(b, parse(command, arg)?).await),
+        Command::AttemptText => answer(attempt_text(b, parse(command, arg)?).await),
+        Command::OpenDiff => answer(open_diff(b, parse(command, arg)?).await),
+        Command::Accept => answer(accept(b, parse(command, arg)?).await),
+        Command::Discard => answer(stop(b, parse(command, arg)?, true).await),
+        Command::Cancel => answer(stop(b, parse(command, arg)?, false).await),
+        Command::Log => answer(log(b, parse(command, arg)?).await),
+        Command::Continue => answer(continue_(b, parse(command, arg)?).await),
+        Command::Agents => answer(agents(b, parse(command, arg)?).await),
+        Command::Config => answer(config(b, parse(command, arg)?).await),
     };
     if let Err(e) = &result {
         tracing::warn!("{command}: {}", e.message);
     }
     result
+}
+
+fn answer<T: serde::Serialize>(r: Result<T>) -> Result<Value> {
+    serde_json::to_value(r?).map_err(|e| Error {
+        code: ErrorCode::InternalError,
+        message: e.to_string().into(),
+        data: None,
+    })
 }
 
 fn parse<T: DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
@@ -57,20 +68,10 @@ fn parse<T: DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
 /// Engine errors the user caused are InvalidParams; the rest are internal errors. Either way
 /// the message is the engine's one line.
 fn engine(e: EngineError) -> Error {
-    use EngineError::*;
-    let code = match &e {
-        NotARepository(_)
-        | NoTask { .. }
-        | LineOutOfRange(..)
-        | UnknownAgent(..)
-        | AgentNotFound { .. }
-        | NoAgents(_)
-        | UnknownId(_)
-        | AmbiguousId(..)
-        | NotAnAttempt(..)
-        | BadCount { .. }
-        | Invalid(_) => ErrorCode::InvalidParams,
-        _ => ErrorCode::InternalError,
+    let code = if e.is_users() {
+        ErrorCode::InvalidParams
+    } else {
+        ErrorCode::InternalError
     };
     Error {
         code,
@@ -94,52 +95,38 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error {
-        code: ErrorCode::InternalError,
-        message: e.to_string().into(),
-        data: None,
-    })
+fn uri(s: &str) -> Result<Uri> {
+    s.parse::<Uri>()
+        .map_err(|_| Error::invalid_params(format!("not a URI: {s}")))
 }
 
 /// The file a URI names and its repository, or a clear error.
-fn file_in_repo(b: &Backend, uri: &Uri) -> Result<(RepoPaths, String)> {
-    let path = path_of(uri).map_err(Error::invalid_params)?;
-    let repo = b.repo_for(&path).ok_or_else(|| {
+async fn file_in_repo(b: &Backend, u: &str) -> Result<(Arc<Workspace>, String)> {
+    let path = path_of(&uri(u)?).map_err(Error::invalid_params)?;
+    let ws = b.workspace_for(&path).await.ok_or_else(|| {
         Error::invalid_params(format!("not a git repository: {}", path.display()))
     })?;
-    let rel = repo.relative(&path).map_err(engine)?;
-    Ok((repo, rel))
+    let rel = ws.relative(&path).map_err(engine)?;
+    Ok((ws, rel))
 }
 
-/// Find an attempt by id (or unique prefix) in any repository this server knows.
-async fn find_attempt(b: &Backend, id: &str) -> Result<(RepoPaths, AttemptRecord)> {
-    let (repo, target) = find_target(b, id).await?;
-    match target {
-        Target::Attempt(a) => Ok((repo, *a)),
-        Target::Fanout(_, mut attempts) if attempts.len() == 1 => Ok((repo, attempts.remove(0))),
-        Target::Fanout(f, attempts) => Err(engine(EngineError::NotAnAttempt(
-            f.id,
-            attempts
-                .iter()
-                .map(|a| a.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ))),
-    }
-}
-
-async fn find_target(b: &Backend, id: &str) -> Result<(RepoPaths, Target)> {
-    let repos = b.known_repos();
-    if repos.is_empty() {
+/// The repository whose records know `id` (an attempt, a fanout, or a unique prefix), among
+/// every repository this server knows; `f` runs there on a blocking thread.
+async fn in_repo_of<T: Send + 'static>(
+    b: &Backend,
+    id: &str,
+    f: impl Fn(&Workspace, &str) -> crate::error::Result<T> + Send + 'static,
+) -> Result<(Arc<Workspace>, T)> {
+    let all = b.repos.known();
+    if all.is_empty() {
         return Err(Error::invalid_params("no git repository in this workspace"));
     }
     let id = id.to_string();
     blocking(move || {
         let mut last = EngineError::UnknownId(id.clone());
-        for repo in repos {
-            match crate::lookup::resolve(&StateDir::new(repo.state_dir.clone()), &id) {
-                Ok(t) => return Ok((repo, t)),
+        for ws in all {
+            match f(&ws, &id) {
+                Ok(t) => return Ok((ws, t)),
                 Err(EngineError::UnknownId(_)) => {}
                 Err(e) => last = e,
             }
@@ -149,93 +136,64 @@ async fn find_target(b: &Backend, id: &str) -> Result<(RepoPaths, Target)> {
     .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TryArgs {
-    uri: Uri,
-    line: u32,
-    count: Option<usize>,
-    agents: Option<Vec<String>>,
-    prompt: Option<String>,
+async fn find_attempt(b: &Backend, id: &str) -> Result<(Arc<Workspace>, AttemptRecord)> {
+    in_repo_of(b, id, |ws, id| ws.attempt(id)).await
 }
 
-async fn try_fork(b: &Backend, args: TryArgs) -> Result<Value> {
-    let (repo, rel) = file_in_repo(b, &args.uri)?;
-    let overlays = b.docs.overlays(&repo);
-    ask_trust(b, &repo).await;
-    let settings = b.settings.read().unwrap().clone();
-    let req = crate::fork::ForkRequest {
+async fn try_fork(b: &Backend, p: proto::TryParams) -> Result<proto::TryResult> {
+    let (ws, rel) = file_in_repo(b, &p.uri).await?;
+    let buffers = b.docs.overlays(ws.paths());
+    ask_trust(b, &ws).await;
+    let overrides = b.overrides();
+    let req = ForkRequest {
         file: rel,
-        line: args.line as usize + 1,
-        count: args.count,
-        agents: args.agents.unwrap_or_default(),
-        prompt: args.prompt,
-        overlays,
+        line: p.line as usize + 1,
+        count: p.count,
+        agents: p.agents.unwrap_or_default(),
+        prompt: p.prompt,
+        overlays: buffers,
     };
-    let repo2 = repo.clone();
-    let result =
-        blocking(move || crate::fork::fork(&repo2, &user_config(&settings)?, &req)).await?;
-    b.live.poke(&repo.workdir);
+    let ws2 = Arc::clone(&ws);
+    let result = blocking(move || ws2.try_fork(req, &overrides)).await?;
+    b.live.poke(ws.workdir());
     for w in &result.warnings {
         b.client
             .show_message(MessageType::WARNING, format!("fanout: {w}"))
             .await;
     }
-    to_value(result)
-}
-
-/// The user's config with the editor's settings on top.
-fn user_config(settings: &super::server::Settings) -> crate::error::Result<crate::config::Config> {
-    let mut config = crate::config::Config::load_user()?;
-    if settings.attempts.is_some() {
-        config.attempts = settings.attempts;
-    }
-    if settings.agents.as_ref().is_some_and(|a| !a.is_empty()) {
-        config.agents = settings.agents.clone();
-    }
-    Ok(config)
+    Ok(result.into())
 }
 
 /// Ask the user, once per content of the file, whether to trust the repository's
 /// `.fanout.toml` commands (Trust / Ignore). Editing the file asks again.
-pub async fn ask_trust(b: &Backend, repo: &RepoPaths) {
-    let workdir = repo.workdir.clone();
-    let Ok(Some(file)) = blocking(move || crate::repo_config::RepoConfigFile::load(&workdir)).await
-    else {
+pub async fn ask_trust(b: &Backend, ws: &Arc<Workspace>) {
+    let ws2 = Arc::clone(ws);
+    let Ok(Some(request)) = blocking(move || ws2.trust_request()).await else {
         return;
     };
-    if file.trusted || !file.config.has_commands() || !b.trust_asked.insert(file.sha256.clone()) {
+    if !request.needs_asking() || !b.trust_asked.insert(request.sha256.clone()) {
         return;
     }
-    // Escaped: a control sequence in the file must not be able to hide a command here.
-    let commands: Vec<String> = file
-        .config
-        .commands()
-        .iter()
-        .map(|c| crate::text::escape_line(c).into_owned())
-        .collect();
+    // The commands come escaped: a control sequence cannot hide one here.
     let message = format!(
         "fanout: {} wants to run commands in each attempt:\n{}\nTrust this file?",
-        crate::text::escape_line(&file.path.display().to_string()),
-        commands.join("\n")
+        crate::text::escape_line(&request.path.display().to_string()),
+        request.commands.join("\n")
     );
-    let actions = vec![
-        MessageActionItem {
-            title: "Trust".into(),
+    let actions = ["Trust", "Ignore"]
+        .iter()
+        .map(|t| MessageActionItem {
+            title: t.to_string(),
             properties: Default::default(),
-        },
-        MessageActionItem {
-            title: "Ignore".into(),
-            properties: Default::default(),
-        },
-    ];
+        })
+        .collect();
     match b
         .client
         .show_message_request(MessageType::WARNING, message, Some(actions))
         .await
     {
         Ok(Some(choice)) if choice.title == "Trust" => {
-            if let Err(e) = blocking(move || file.trust()).await {
+            if let Err(e) = blocking(move || request.trust()).await {
                 b.client
                     .show_message(
                         MessageType::ERROR,
@@ -246,84 +204,65 @@ pub async fn ask_trust(b: &Backend, repo: &RepoPaths) {
         }
         _ => tracing::info!(
             "{} left untrusted: its commands are ignored",
-            file.path.display()
+            request.path.display()
         ),
     }
 }
 
-/// The status report of the workspace's repository. Outside a repository there is nothing to
+/// The status of the workspace's repository. Outside a repository there is nothing to
 /// report, which is not an error: the answer has the report's shape with no repository and
 /// no fanouts (clients ask at startup, whatever the folder). Forking there is an error.
-async fn status(b: &Backend) -> Result<Value> {
-    let Some(repo) = primary_repo(b) else {
-        return Ok(json!({"repo": null, "fanouts": []}));
+async fn status(b: &Backend) -> Result<proto::Status> {
+    let Some(ws) = b.primary_workspace().await else {
+        return Ok(proto::Status::none());
     };
-    let report = blocking(move || crate::status::report(&repo)).await?;
-    to_value(report)
+    let report = blocking(move || ws.status()).await?;
+    Ok((&report).into())
 }
 
-fn primary_repo(b: &Backend) -> Option<RepoPaths> {
-    let roots = b.roots.read().unwrap().clone();
-    roots
-        .iter()
-        .find_map(|r| b.repo_for(r))
-        .or_else(|| b.known_repos().into_iter().next())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AttemptArgs {
-    attempt: String,
-    uri: Option<Uri>,
-}
-
-/// The relative path of an optional `uri` inside `repo`.
-fn only_path(repo: &RepoPaths, uri: Option<&Uri>) -> Result<Option<String>> {
-    uri.map(|u| {
-        let path = path_of(u).map_err(Error::invalid_params)?;
-        repo.relative(&path).map_err(engine)
+/// The relative path of an optional `uri` inside the repository.
+fn only_path(ws: &Workspace, u: Option<&str>) -> Result<Option<String>> {
+    u.map(|u| {
+        let path = path_of(&uri(u)?).map_err(Error::invalid_params)?;
+        ws.relative(&path).map_err(engine)
     })
     .transpose()
 }
 
-async fn diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let only = only_path(&repo, args.uri.as_ref())?;
-    let overlays = b.docs.overlays(&repo);
-    let report =
-        blocking(move || crate::inspect::diff(&repo, &a, &overlays, only.as_deref())).await?;
-    to_value(report)
+async fn diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::DiffResult> {
+    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let only = only_path(&ws, p.uri.as_deref())?;
+    let buffers = b.docs.overlays(ws.paths());
+    let report = blocking(move || ws.diff(&a, &buffers, only.as_deref())).await?;
+    Ok(report.into())
 }
 
-async fn attempt_text(b: &Backend, args: AttemptArgs) -> Result<Value> {
-    let uri = args
+async fn attempt_text(b: &Backend, p: proto::AttemptParams) -> Result<proto::AttemptTextResult> {
+    let u = p
         .uri
-        .clone()
         .ok_or_else(|| Error::invalid_params("fanout.attemptText: missing field `uri`"))?;
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let rel = only_path(&repo, Some(&uri))?.unwrap_or_default();
-    let bytes = blocking(move || crate::inspect::attempt_file(&repo, &a, &rel)).await?;
+    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let rel = only_path(&ws, Some(&u))?.unwrap_or_default();
+    let bytes = blocking(move || ws.attempt_file(&a, &rel)).await?;
     Ok(match bytes {
-        Some(b) => json!({"text": String::from_utf8_lossy(&b), "exists": true}),
-        None => json!({"text": "", "exists": false}),
+        Some(b) => proto::AttemptTextResult {
+            text: String::from_utf8_lossy(&b).into_owned(),
+            exists: true,
+        },
+        None => proto::AttemptTextResult {
+            text: String::new(),
+            exists: false,
+        },
     })
 }
 
-async fn open_diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let only = only_path(&repo, args.uri.as_ref())?;
-    let overlays = b.docs.overlays(&repo);
-    let out = crate::repo::data_dir()
-        .join("diffs")
-        .join(format!("{}.diff", a.id));
-    let out2 = out.clone();
-    blocking(move || {
-        let report = crate::inspect::diff(&repo, &a, &overlays, only.as_deref())?;
-        crate::state::write_atomic(&out2, report.diff.as_bytes())
-    })
-    .await?;
+async fn open_diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::OpenDiffResult> {
+    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let only = only_path(&ws, p.uri.as_deref())?;
+    let buffers = b.docs.overlays(ws.paths());
+    let out = blocking(move || ws.write_diff(&a, &buffers, only.as_deref())).await?;
     if b.caps().show_document {
-        if let Some(uri) = convert::uri_of(&out) {
+        if let Some(uri) = to_proto::uri_of(&out) {
             let shown = b
                 .client
                 .show_document(ShowDocumentParams {
@@ -338,112 +277,80 @@ async fn open_diff(b: &Backend, args: AttemptArgs) -> Result<Value> {
             }
         }
     }
-    Ok(json!({"path": out}))
+    Ok(proto::OpenDiffResult { path: out })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AcceptArgs {
-    attempt: String,
-}
-
-/// What the blocking part of an accept found: a reason to stop, or a plan whose disk part is
-/// already carried out (uncommitted) and whose text part is for the editor.
-enum Prepared {
-    Conflicts(Vec<String>),
-    Refused(Vec<crate::apply::Refusal>),
-    Nothing,
-    Ready {
-        changes: usize,
-        editor: Vec<crate::merge::FileChange>,
-        disk_paths: Vec<String>,
-        /// The disk part, carried out but not committed; it holds the repository's lock.
-        txn: Box<crate::apply::Transaction>,
-    },
-}
-
-async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let overlays = b.docs.overlays(&repo);
-    let repo2 = repo.clone();
-    let support = b.caps().edit;
-    let prepared = blocking(move || {
-        crate::inspect::ensure_readable(&a)?;
-        let lock = crate::apply::lock(&repo2)?;
-        if let Some(note) = lock.recover()? {
-            tracing::info!("{}: {note}", repo2.workdir.display());
-        }
-        let open: std::collections::HashSet<Vec<u8>> = overlays
-            .iter()
-            .map(|o| o.path.as_bytes().to_vec())
-            .collect();
-        let plan = crate::inspect::merge_plan(&repo2, &a, &overlays, false)?;
-        if !plan.conflicts.is_empty() {
-            return Ok(Prepared::Conflicts(plan.conflicts_lossy()));
-        }
-        if plan.changes.is_empty() {
-            return Ok(Prepared::Nothing);
-        }
-        // The whole plan, the editor's part included, must pass the disk's checks before
-        // anything is sent or written.
-        let mut refused =
-            crate::apply::check(&repo2, &plan.changes, &|p| open.contains(p))?;
-        let (editor, disk) = convert::split(&plan, support);
-        for c in disk.iter().filter(|c| open.contains(&c.path)) {
-            let why = convert::not_text(c, &plan).unwrap_or("the editor cannot create or delete files");
-            refused.push(crate::apply::Refusal {
-                path: c.path.clone(),
-                reason: format!(
-                    "is open in the editor and cannot be changed as a text edit ({why}); close it and accept again"
-                ),
+/// Accept: the engine checks the whole plan and writes its disk part (uncommitted); the
+/// text part goes to the editor as one undoable edit; the disk part is committed when the
+/// editor applied it and rolled back otherwise.
+async fn accept(b: &Backend, p: proto::AcceptParams) -> Result<proto::AcceptResult> {
+    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let buffers = b.docs.overlays(ws.paths());
+    let caps = b.caps();
+    let ws2 = Arc::clone(&ws);
+    let (prepared, recovered) =
+        blocking(move || ws2.accept_for_editor(&a, &buffers, caps.editor)).await?;
+    if let Some(note) = recovered {
+        tracing::info!("{}: {note}", ws.workdir().display());
+    }
+    let (changes, editor, disk_paths, txn) = match prepared {
+        EditorAccept::Conflicts(conflicts) => {
+            let reason = format!(
+                "nothing was applied: {} conflict with your changes: {}",
+                if conflicts.len() == 1 {
+                    "1 file would"
+                } else {
+                    "files would"
+                },
+                conflicts.join(", ")
+            );
+            return Ok(proto::AcceptResult {
+                applied: false,
+                conflicts: Some(conflicts),
+                reason: Some(reason),
+                ..Default::default()
             });
         }
-        if !refused.is_empty() {
-            return Ok(Prepared::Refused(refused));
-        }
-        let disk_paths = disk.iter().map(|c| c.path_lossy()).collect();
-        let beside: Vec<Vec<u8>> = editor.iter().map(|c| c.path.clone()).collect();
-        let txn = Box::new(crate::apply::begin(lock, &disk, &beside)?);
-        Ok(Prepared::Ready {
-            changes: plan.changes.len(),
-            editor,
-            disk_paths,
-            txn,
-        })
-    })
-    .await?;
-    let (changes, editor, disk_paths, txn) = match prepared {
-        Prepared::Conflicts(conflicts) => {
-            return Ok(json!({"applied": false, "conflicts": conflicts}))
-        }
-        Prepared::Refused(refused) => {
-            let paths: Vec<String> = refused.iter().map(|r| r.path_lossy()).collect();
+        EditorAccept::Refused(refused) => {
             let lines: Vec<String> = refused.iter().map(|r| r.line()).collect();
-            return Ok(json!({
-                "applied": false,
-                "conflicts": paths,
-                "refused": refused,
-                "reason": format!("nothing was applied: {}", lines.join("; ")),
-            }));
+            return Ok(proto::AcceptResult {
+                applied: false,
+                conflicts: Some(refused.iter().map(|r| r.path_lossy()).collect()),
+                refused: Some(refused.iter().map(proto::Refused::from).collect()),
+                reason: Some(format!("nothing was applied: {}", lines.join("; "))),
+                ..Default::default()
+            });
         }
-        Prepared::Nothing => return Ok(json!({"applied": true, "changes": 0})),
-        Prepared::Ready {
+        EditorAccept::Nothing => {
+            return Ok(proto::AcceptResult {
+                applied: true,
+                changes: Some(0),
+                ..Default::default()
+            })
+        }
+        EditorAccept::Ready {
             changes,
             editor,
             disk_paths,
             txn,
         } => (changes, editor, disk_paths, txn),
     };
+    let done = proto::AcceptResult {
+        applied: true,
+        changes: Some(changes),
+        on_disk: Some(disk_paths),
+        ..Default::default()
+    };
     if editor.is_empty() {
         blocking(move || txn.commit()).await?;
-        return Ok(json!({"applied": true, "changes": changes, "onDisk": disk_paths}));
+        return Ok(done);
     }
     let versions = |uri: &Uri| b.docs.version(uri);
-    let edit = convert::workspace_edit(&editor, &repo.workdir, &versions, b.caps().edit);
+    let edit = to_proto::workspace_edit(&editor, ws.workdir(), &versions, caps.document_changes);
     let response = b
         .client
         .send_request::<ApplyWorkspaceEdit>(ApplyWorkspaceEditParams {
-            label: Some(format!("fanout: accept {}", args.attempt)),
+            label: Some(format!("fanout: accept {}", p.attempt)),
             edit,
         })
         .await;
@@ -465,93 +372,78 @@ async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
     };
     if let Some(reason) = refusal {
         blocking(move || txn.rollback()).await?;
-        return Ok(json!({"applied": false, "conflicts": [], "reason": reason}));
+        return Ok(proto::AcceptResult {
+            applied: false,
+            conflicts: Some(Vec::new()),
+            reason: Some(reason),
+            ..Default::default()
+        });
     }
     blocking(move || txn.commit()).await?;
-    Ok(json!({"applied": true, "changes": changes, "onDisk": disk_paths}))
+    Ok(done)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StopArgs {
-    attempt: Option<String>,
-    fanout: Option<String>,
-    /// Discard even attempts whose worktrees hold changes their branches do not.
-    force: Option<bool>,
-}
-
-async fn stop(b: &Backend, args: StopArgs, discard: bool) -> Result<Value> {
+async fn stop(b: &Backend, p: proto::StopParams, discard: bool) -> Result<proto::StopResult> {
     let name = if discard {
-        "fanout.discard"
+        Command::Discard
     } else {
-        "fanout.cancel"
+        Command::Cancel
     };
-    let id = args.attempt.or(args.fanout).ok_or_else(|| {
-        Error::invalid_params(format!("{name}: missing field `attempt` (or `fanout`)"))
+    let id = p.attempt.or(p.fanout).ok_or_else(|| {
+        Error::invalid_params(format!(
+            "{}: missing field `attempt` (or `fanout`)",
+            name.name()
+        ))
     })?;
-    let (repo, target) = find_target(b, &id).await?;
-    let attempts = match target {
-        Target::Attempt(a) => vec![*a],
-        Target::Fanout(_, a) => a,
-    };
-    let repo2 = repo.clone();
-    let force = args.force.unwrap_or(false);
-    let (ids, failed) = blocking(move || {
-        let states = StateDir::new(repo2.state_dir.clone());
-        let mut ids = Vec::new();
-        let mut failed = Vec::new();
-        // One attempt's failure does not stop the others; each is reported.
-        for a in &attempts {
-            let acted = if discard {
-                crate::cleanup::discard(&repo2, &states, a, force).map(|_| true)
-            } else {
-                crate::cleanup::cancel(&states, a).map(|c| c.was_running)
-            };
-            match acted {
-                Ok(true) => ids.push(a.id.clone()),
-                Ok(false) => {}
-                Err(e) => failed.push(json!({"attempt": a.id, "error": e.to_string()})),
-            }
-        }
-        Ok((ids, failed))
+    let force = p.force.unwrap_or(false);
+    let (ws, report) = in_repo_of(b, &id, move |ws, id| {
+        // An unknown id is looked for in the next repository; once found, stop there.
+        ws.target(id)?;
+        ws.stop(&[id.to_string()], discard, force)
     })
     .await?;
-    b.live.poke(&repo.workdir);
-    Ok(json!({"attempts": ids, "failed": failed}))
+    b.live.poke(ws.workdir());
+    Ok(proto::StopResult::of(report, discard))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogArgs {
-    attempt: String,
-    tail: Option<usize>,
+async fn log(b: &Backend, p: proto::LogParams) -> Result<proto::LogResult> {
+    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let text = blocking(move || ws.log(&a, p.tail)).await?;
+    Ok(proto::LogResult { text })
 }
 
-async fn log(b: &Backend, args: LogArgs) -> Result<Value> {
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let text = blocking(move || {
-        crate::inspect::log(&StateDir::new(repo.state_dir.clone()), &a, args.tail)
+async fn continue_(b: &Backend, p: proto::ContinueParams) -> Result<proto::ContinueResult> {
+    let overrides = b.overrides();
+    let prompt = p.prompt;
+    let (ws, a) = in_repo_of(b, &p.attempt, move |ws, id| {
+        ws.attempt(id)?;
+        ws.continue_(id, &prompt, &overrides)
     })
     .await?;
-    Ok(json!({"text": text}))
+    b.live.poke(ws.workdir());
+    Ok(proto::ContinueResult { attempt: a.id })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContinueArgs {
-    attempt: String,
-    prompt: String,
+/// The folder `fanout.agents` and `fanout.config` answer for: the file's, else the first
+/// workspace folder's.
+fn folder_of(b: &Backend, p: &proto::WhereParams) -> Result<Option<std::path::PathBuf>> {
+    match &p.uri {
+        Some(u) => Ok(Some(path_of(&uri(u)?).map_err(Error::invalid_params)?)),
+        None => Ok(b.roots.read().unwrap().first().cloned()),
+    }
 }
 
-async fn continue_(b: &Backend, args: ContinueArgs) -> Result<Value> {
-    let (repo, a) = find_attempt(b, &args.attempt).await?;
-    let settings = b.settings.read().unwrap().clone();
-    let id = a.id.clone();
-    let repo2 = repo.clone();
-    blocking(move || {
-        crate::followup::continue_attempt(&repo2, &user_config(&settings)?, &a, &args.prompt)
-    })
-    .await?;
-    b.live.poke(&repo.workdir);
-    Ok(json!({"attempt": id}))
+async fn agents(b: &Backend, p: proto::WhereParams) -> Result<proto::AgentsResult> {
+    let dir = folder_of(b, &p)?;
+    let overrides = b.overrides();
+    let report = blocking(move || crate::workspace::agents(dir.as_deref(), &overrides)).await?;
+    Ok(report.into())
+}
+
+async fn config(b: &Backend, p: proto::WhereParams) -> Result<proto::ConfigResult> {
+    let dir = folder_of(b, &p)?;
+    let overrides = b.overrides();
+    let report =
+        blocking(move || Ok(crate::workspace::config_report(dir.as_deref(), &overrides))).await?;
+    Ok(report.into())
 }

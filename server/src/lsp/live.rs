@@ -4,13 +4,12 @@
 //! a word. On each change it sends `fanout/status`, asks the client to refresh code lenses,
 //! reports work-done progress per running fanout, and announces finished fanouts.
 
-use super::server::ClientCaps;
+use super::state::ClientCaps;
 use crate::repo::RepoPaths;
 use crate::state::AttemptState;
 use crate::status::{FanoutStatus, StatusReport};
 use dashmap::DashMap;
 use notify::Watcher;
-use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +20,20 @@ use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::Client;
 
-/// The `fanout/status` notification (server to client).
-pub enum FanoutStatusNotification {}
+/// `fanout/status` (server to client), typed in `proto`.
+pub enum StatusNotification {}
 
-impl Notification for FanoutStatusNotification {
-    type Params = serde_json::Value;
-    const METHOD: &'static str = "fanout/status";
+impl Notification for StatusNotification {
+    type Params = crate::proto::StatusNotification;
+    const METHOD: &'static str = crate::proto::StatusNotification::METHOD;
+}
+
+/// `fanout/finished` (server to client), for clients that asked for it.
+pub enum FinishedNotification {}
+
+impl Notification for FinishedNotification {
+    type Params = crate::proto::FinishedNotification;
+    const METHOD: &'static str = crate::proto::FinishedNotification::METHOD;
 }
 
 pub struct Live {
@@ -71,10 +78,6 @@ impl Live {
 
     pub fn set_caps(&self, caps: ClientCaps) {
         *self.caps.write().unwrap() = caps;
-    }
-
-    pub fn repos(&self) -> Vec<RepoPaths> {
-        self.repos.iter().map(|r| r.value().clone()).collect()
     }
 
     pub fn report(&self, workdir: &Path) -> Option<StatusReport> {
@@ -178,19 +181,22 @@ impl Live {
     }
 
     async fn send_status(&self) {
-        let mut fanouts: Vec<FanoutStatus> = Vec::new();
+        let mut fanouts: Vec<crate::proto::Fanout> = Vec::new();
         let (mut running, mut succeeded, mut failed) = (0, 0, 0);
         for r in self.reports.iter() {
             let (a, b, c) = r.counts();
             running += a;
             succeeded += b;
             failed += c;
-            fanouts.extend(r.fanouts.iter().cloned());
+            fanouts.extend(r.fanouts.iter().map(crate::proto::Fanout::from));
         }
         self.client
-            .send_notification::<FanoutStatusNotification>(json!({
-                "running": running, "succeeded": succeeded, "failed": failed, "fanouts": fanouts,
-            }))
+            .send_notification::<StatusNotification>(crate::proto::StatusNotification {
+                running,
+                succeeded,
+                failed,
+                fanouts,
+            })
             .await;
     }
 
@@ -237,15 +243,26 @@ impl Live {
                     .iter()
                     .filter(|a| a.state == AttemptState::Succeeded)
                     .count();
-                self.client
-                    .show_message(
-                        MessageType::INFO,
-                        format!(
-                            "fanout: {ok} of {total} attempts succeeded for \"{}\"",
-                            crate::text::escape_line(&f.task.label())
-                        ),
-                    )
-                    .await;
+                let message = format!(
+                    "fanout: {ok} of {total} attempts succeeded for \"{}\"",
+                    crate::text::escape_line(&f.task.label())
+                );
+                if self.caps.read().unwrap().finished_notification {
+                    self.client
+                        .send_notification::<FinishedNotification>(
+                            crate::proto::FinishedNotification {
+                                fanout: f.id.clone(),
+                                task: (&f.task).into(),
+                                total,
+                                succeeded: ok,
+                                best: f.best.clone(),
+                                message,
+                            },
+                        )
+                        .await;
+                } else {
+                    self.client.show_message(MessageType::INFO, message).await;
+                }
             }
         }
     }

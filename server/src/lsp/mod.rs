@@ -2,20 +2,22 @@
 //! engine calls and engine results into LSP; it holds the open buffers and the latest status.
 //!
 //! - `server`: the LanguageServer trait, dispatch only.
+//! - `state`: the server's state (`Backend`, `Settings`, `ClientCaps`), one engine
+//!   `Workspace` per repository.
 //! - `documents`: open buffers under incremental sync.
-//! - `commands`: one function per `workspace/executeCommand` command.
-//! - `lenses`: code lenses from tasks and attempts.
-//! - `live`: watching the state folder; `fanout/status`, progress, lens refresh, messages.
-//! - `convert`: URIs, paths and WorkspaceEdits.
+//! - `commands`: one function per `workspace/executeCommand` command, typed by `proto`.
+//! - `live`: watching the state folder; `fanout/status`, `fanout/finished`, progress, lens
+//!   refresh, messages.
+//! - `to_proto`: every translation between engine and LSP types (URIs, lenses, edits).
 //! - `transport`: the framing layer between stdio and tower-lsp-server (malformed input is
 //!   answered there and never stops the server).
 
 mod commands;
-mod convert;
 mod documents;
-mod lenses;
 mod live;
 mod server;
+mod state;
+mod to_proto;
 mod transport;
 
 use tower_lsp_server::{LspService, Server};
@@ -29,7 +31,7 @@ pub fn serve() -> crate::error::Result<i32> {
         .build()
         .map_err(|e| crate::error::Error::Invalid(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let (service, socket) = LspService::new(server::Backend::new);
+        let (service, socket) = LspService::new(state::Backend::new);
         // tower-lsp-server reads and writes the framing layer's pipes, never stdio itself:
         // its own read loop stops at the first frame it cannot decode.
         transport::serve(tokio::io::stdin(), tokio::io::stdout(), |input, output| {

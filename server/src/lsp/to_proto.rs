@@ -1,14 +1,17 @@
-//! Translation between the engine's types and LSP's, and nowhere else: URIs and paths,
-//! merge plans as WorkspaceEdits.
+//! Every translation from the engine's types to LSP's, and from LSP's back: URIs and
+//! paths, code lenses from tasks and the status, merge plans as WorkspaceEdits (texlab's
+//! `to_proto` / `from_proto`). Nothing else in `lsp/` builds an LSP type from engine data.
 
 use crate::diff::as_text;
-use crate::merge::{FileChange, MergePlan, MODE_EXEC, MODE_FILE};
+use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
+use crate::workspace::{FileChange, Task};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tower_lsp_server::ls_types::{
-    CreateFile, CreateFileOptions, DeleteFile, DeleteFileOptions, DocumentChangeOperation,
-    DocumentChanges, OneOf, OptionalVersionedTextDocumentIdentifier, Position, Range, ResourceOp,
-    TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
+    CodeLens, Command, CreateFile, CreateFileOptions, DeleteFile, DeleteFileOptions,
+    DocumentChangeOperation, DocumentChanges, OneOf, OptionalVersionedTextDocumentIdentifier,
+    Position, Range, ResourceOp, TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
 };
 
 /// The file a `file:` URI names, or an error that says why not.
@@ -25,79 +28,19 @@ pub fn uri_of(path: &Path) -> Option<Uri> {
     Uri::from_file_path(path)
 }
 
-/// What the client can do with a WorkspaceEdit.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EditSupport {
-    pub document_changes: bool,
-    pub create_and_delete: bool,
-}
-
-/// Why a change cannot go to the editor as text, if it cannot: its content is not text
-/// (a binary file, NUL bytes), it is a symlink or changes the executable bit, its name is not
-/// UTF-8, or it is part of a type change (a file becoming a folder or the other way round),
-/// whose steps must happen in order on disk.
-pub fn not_text(c: &FileChange, plan: &MergePlan) -> Option<&'static str> {
-    let text = |b: &Option<Vec<u8>>| b.as_deref().is_none_or(|b| as_text(b).is_some());
-    let regular = |m: Option<u32>| m.is_none_or(|m| m == MODE_FILE || m == MODE_EXEC);
-    if std::str::from_utf8(&c.path).is_err() {
-        return Some("its name is not UTF-8");
-    }
-    if !regular(c.old_mode) || !regular(c.new_mode) {
-        return Some("it is a symlink");
-    }
-    if !text(&c.old) || !text(&c.new) {
-        return Some("it is not text");
-    }
-    match (c.old_mode, c.new_mode) {
-        (Some(a), Some(b)) if a != b => return Some("its executable bit changes"),
-        (None, Some(MODE_EXEC)) => return Some("it is executable"),
-        _ => {}
-    }
-    let related =
-        |p: &[u8], dir: &[u8]| p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/';
-    if plan
-        .changes
-        .iter()
-        .any(|o| related(&o.path, &c.path) || related(&c.path, &o.path))
-    {
-        return Some("a file and a folder trade places");
-    }
-    None
-}
-
-/// Split a plan into what the editor applies (text edits, and text file creations and
-/// deletions when the client has resource operations) and what must be written on disk
-/// (everything else: binary files, symlinks, modes, type changes).
-pub fn split(plan: &MergePlan, support: EditSupport) -> (Vec<FileChange>, Vec<FileChange>) {
-    let mut editor = Vec::new();
-    let mut disk = Vec::new();
-    for c in &plan.changes {
-        let expressible = match (&c.old, &c.new) {
-            (Some(_), Some(_)) => true,
-            _ => support.create_and_delete,
-        };
-        if expressible && not_text(c, plan).is_none() {
-            editor.push(c.clone());
-        } else {
-            disk.push(c.clone());
-        }
-    }
-    (editor, disk)
-}
-
 /// The path of a change inside `workdir`, bytes as they are.
 pub fn path_in(workdir: &Path, c: &FileChange) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     workdir.join(std::ffi::OsStr::from_bytes(&c.path))
 }
 
-/// Text changes (see [`split`]) as one WorkspaceEdit. `open` gives the version of each open
+/// Text changes (see `accept::split`) as one WorkspaceEdit. `open` gives the version of each open
 /// document (edits to open documents are versioned, so a stale edit is refused).
 pub fn workspace_edit(
     changes: &[FileChange],
     workdir: &Path,
     open: &dyn Fn(&Uri) -> Option<i32>,
-    support: EditSupport,
+    document_changes: bool,
 ) -> WorkspaceEdit {
     let mut operations: Vec<DocumentChangeOperation> = Vec::new();
     let mut edits_of: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
@@ -112,7 +55,7 @@ pub fn workspace_edit(
         match (old, new) {
             (Some(old), Some(new)) => {
                 let edits = text_edits(old, new);
-                if support.document_changes {
+                if document_changes {
                     operations.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                         text_document: OptionalVersionedTextDocumentIdentifier { uri, version },
                         edits: edits.into_iter().map(OneOf::Left).collect(),
@@ -155,7 +98,7 @@ pub fn workspace_edit(
             (None, None) => {}
         }
     }
-    if support.document_changes {
+    if document_changes {
         WorkspaceEdit {
             document_changes: Some(DocumentChanges::Operations(operations)),
             ..Default::default()
@@ -201,6 +144,91 @@ fn line_start(lines: &[&str], i: usize) -> Position {
         None => Position::new(0, 0),
         Some(last) if last.ends_with('\n') => Position::new(lines.len() as u32, 0),
         Some(last) => Position::new((lines.len() - 1) as u32, last.encode_utf16().count() as u32),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Code lenses: `Try N approaches` on every task line, and one lens per attempt (plus
+// `Accept #n`) on the task a fanout was started from. Their titles are the engine's.
+
+/// Lenses for one document. `file` is its path relative to the repository ('/' separators),
+/// used to find the fanouts started from it; `count` is the effective attempt count.
+pub fn lenses(
+    tasks: &[Task],
+    uri: &str,
+    file: Option<&str>,
+    report: Option<&StatusReport>,
+    count: usize,
+) -> Vec<CodeLens> {
+    let mut out = Vec::new();
+    let fanouts: Vec<&FanoutStatus> = match (file, report) {
+        (Some(file), Some(r)) => r.fanouts.iter().filter(|f| f.task.file == file).collect(),
+        _ => Vec::new(),
+    };
+    for task in tasks {
+        let line = (task.line - 1) as u32;
+        let range = Range {
+            start: Position::new(line, 0),
+            end: Position::new(line, 0),
+        };
+        let arg = crate::proto::TryLens {
+            uri: uri.to_string(),
+            line,
+            count,
+        };
+        out.push(lens(
+            range,
+            format!("Try {count} approaches"),
+            crate::proto::Command::Try,
+            serde_json::to_value(arg).unwrap_or_default(),
+        ));
+        for f in fanouts.iter().filter(|f| belongs_to(f, task, tasks)) {
+            let mut attempts: Vec<&AttemptStatus> = f.attempts.iter().collect();
+            attempts.sort_by_key(|a| a.n);
+            for a in attempts {
+                let arg = json!({"attempt": a.id});
+                out.push(lens(
+                    range,
+                    a.title.clone(),
+                    crate::proto::Command::OpenDiff,
+                    arg.clone(),
+                ));
+                if a.can_accept {
+                    out.push(lens(
+                        range,
+                        format!("Accept #{}", a.n),
+                        crate::proto::Command::Accept,
+                        arg,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether fanout `f` was started from `task`. Lines move as the user edits above the task,
+/// so the task's text decides; among several tasks with the same text, the nearest line.
+fn belongs_to(f: &FanoutStatus, task: &Task, all: &[Task]) -> bool {
+    if f.task.text != task.text {
+        return false;
+    }
+    let nearest = all
+        .iter()
+        .filter(|t| t.text == f.task.text)
+        .min_by_key(|t| t.line.abs_diff(f.task.line));
+    nearest.is_some_and(|n| n.line == task.line)
+}
+
+fn lens(range: Range, title: String, command: crate::proto::Command, arg: Value) -> CodeLens {
+    CodeLens {
+        range,
+        command: Some(Command {
+            title,
+            command: command.name().into(),
+            arguments: Some(vec![arg]),
+        }),
+        data: None,
     }
 }
 

@@ -1,0 +1,676 @@
+//! The wire protocol: every `workspace/executeCommand` command with its typed params and
+//! result, and every notification fanout sends. Plain serde, no LSP crate: `fanout lsp`
+//! speaks it, and `fanout status --json` prints the same [`Status`].
+//!
+//! The engine's own types do not double as the wire format: each wire type here is built
+//! from the engine's by a `From` conversion, so either side can change without breaking the
+//! other. `editors/vscode/src/lsp_ext.ts` mirrors this module and docs/protocol.md documents
+//! it; `server/tests/protocol_mirror.rs` fails when the three disagree on the commands.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Every command, in the order `executeCommandProvider.commands` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Try,
+    Status,
+    Diff,
+    AttemptText,
+    OpenDiff,
+    Accept,
+    Discard,
+    Cancel,
+    Log,
+    Continue,
+    Agents,
+    Config,
+}
+
+impl Command {
+    pub const ALL: [Command; 12] = [
+        Command::Try,
+        Command::Status,
+        Command::Diff,
+        Command::AttemptText,
+        Command::OpenDiff,
+        Command::Accept,
+        Command::Discard,
+        Command::Cancel,
+        Command::Log,
+        Command::Continue,
+        Command::Agents,
+        Command::Config,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Try => "fanout.try",
+            Command::Status => "fanout.status",
+            Command::Diff => "fanout.diff",
+            Command::AttemptText => "fanout.attemptText",
+            Command::OpenDiff => "fanout.openDiff",
+            Command::Accept => "fanout.accept",
+            Command::Discard => "fanout.discard",
+            Command::Cancel => "fanout.cancel",
+            Command::Log => "fanout.log",
+            Command::Continue => "fanout.continue",
+            Command::Agents => "fanout.agents",
+            Command::Config => "fanout.config",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The names, for `executeCommandProvider.commands`.
+    pub fn names() -> Vec<String> {
+        Command::ALL.iter().map(|c| c.name().to_string()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Params. A URI is a `file://` URI string; the server parses it.
+
+/// `fanout.try`: fork the task at `line` (0-based) of `uri`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TryParams {
+    pub uri: String,
+    pub line: u32,
+    pub count: Option<usize>,
+    pub agents: Option<Vec<String>>,
+    pub prompt: Option<String>,
+}
+
+/// `fanout.diff`, `fanout.attemptText`, `fanout.openDiff`: one attempt, optionally one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptParams {
+    pub attempt: String,
+    pub uri: Option<String>,
+}
+
+/// `fanout.accept`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptParams {
+    pub attempt: String,
+}
+
+/// `fanout.discard` and `fanout.cancel`: an attempt, or every attempt of a fanout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopParams {
+    pub attempt: Option<String>,
+    pub fanout: Option<String>,
+    /// Discard even attempts whose worktrees hold changes their branches do not.
+    pub force: Option<bool>,
+}
+
+/// `fanout.log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    pub attempt: String,
+    pub tail: Option<usize>,
+}
+
+/// `fanout.continue`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinueParams {
+    pub attempt: String,
+    pub prompt: String,
+}
+
+/// `fanout.agents` and `fanout.config`: of the repository holding `uri`, or of the
+/// workspace's first one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhereParams {
+    pub uri: Option<String>,
+}
+
+/// The argument of the `fanout.try` code lens: what a click runs, the effective count
+/// included (user config, `.fanout.toml` and editor settings merged by the engine).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TryLens {
+    pub uri: String,
+    pub line: u32,
+    pub count: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// Results.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TryResult {
+    pub fanout: String,
+    pub attempts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl From<crate::fork::ForkResult> for TryResult {
+    fn from(r: crate::fork::ForkResult) -> Self {
+        TryResult {
+            fanout: r.fanout,
+            attempts: r.attempts,
+            warnings: r.warnings,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DiffResult {
+    pub diff: String,
+    pub files: Vec<FileStat>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileStat {
+    pub path: String,
+    /// `added`, `modified`, `deleted` or `conflicted`.
+    pub status: String,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+impl From<crate::diff::DiffReport> for DiffResult {
+    fn from(r: crate::diff::DiffReport) -> Self {
+        DiffResult {
+            diff: r.diff,
+            files: r
+                .files
+                .into_iter()
+                .map(|f| FileStat {
+                    path: f.path,
+                    status: change_kind(f.status).into(),
+                    additions: f.additions,
+                    deletions: f.deletions,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn change_kind(k: crate::merge::ChangeKind) -> &'static str {
+    use crate::merge::ChangeKind::*;
+    match k {
+        Added => "added",
+        Modified => "modified",
+        Deleted => "deleted",
+        Conflicted => "conflicted",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttemptTextResult {
+    pub text: String,
+    pub exists: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OpenDiffResult {
+    pub path: PathBuf,
+}
+
+/// What `fanout.accept` did. When `applied` is false nothing was written, and `reason` (or
+/// `conflicts`, or `refused`) says why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptResult {
+    pub applied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<usize>,
+    /// Paths written to disk rather than as editor edits (binary files, modes, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<String>>,
+    /// Paths refused against the disk or the editor, each with why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Vec<Refused>>,
+    /// One line for the user: why nothing was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Refused {
+    pub path: String,
+    pub reason: String,
+}
+
+impl From<&crate::apply::Refusal> for Refused {
+    fn from(r: &crate::apply::Refusal) -> Self {
+        Refused {
+            path: r.path_lossy(),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// `fanout.discard` / `fanout.cancel`: the attempts acted on, and those that failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StopResult {
+    pub attempts: Vec<String>,
+    pub failed: Vec<StopFailed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StopFailed {
+    pub attempt: String,
+    pub error: String,
+}
+
+impl StopResult {
+    /// From the engine's report: a cancel lists only the attempts it found running.
+    pub fn of(r: crate::workspace::StopReport, discard: bool) -> Self {
+        StopResult {
+            attempts: r
+                .done
+                .into_iter()
+                .filter(|s| discard || s.was_running)
+                .map(|s| s.attempt)
+                .collect(),
+            failed: r
+                .failed
+                .into_iter()
+                .map(|f| StopFailed {
+                    attempt: f.attempt,
+                    error: f.error,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogResult {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContinueResult {
+    pub attempt: String,
+}
+
+/// `fanout.agents`: the roster a fork uses, and every profile with where it comes from and
+/// whether its binary is usable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentsResult {
+    pub roster: Vec<String>,
+    pub agents: Vec<AgentInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentInfo {
+    pub name: String,
+    /// `built-in`, `user` or `repository`.
+    pub source: String,
+    pub binary: Option<PathBuf>,
+    pub version: Option<String>,
+    pub usable: bool,
+    pub argv: Vec<String>,
+    pub note: Option<String>,
+}
+
+impl From<crate::workspace::AgentsReport> for AgentsResult {
+    fn from(r: crate::workspace::AgentsReport) -> Self {
+        AgentsResult {
+            roster: r.roster,
+            agents: r
+                .agents
+                .into_iter()
+                .map(|d| AgentInfo {
+                    name: d.name,
+                    source: d.source,
+                    binary: d.binary,
+                    version: d.version,
+                    usable: d.usable,
+                    argv: d.argv,
+                    note: d.note,
+                })
+                .collect(),
+            warning: r.warning,
+        }
+    }
+}
+
+/// `fanout.config`: where fanout reads and writes, the effective settings, and what is wrong.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigResult {
+    pub user_config: PathBuf,
+    pub user_config_exists: bool,
+    pub repo: Option<PathBuf>,
+    pub repo_config: Option<PathBuf>,
+    pub repo_config_trusted: Option<bool>,
+    pub attempts: Option<usize>,
+    pub roster: Vec<String>,
+    pub worktree_root: Option<PathBuf>,
+    pub gc_age: Option<String>,
+    pub data_dir: PathBuf,
+    pub log_file: PathBuf,
+    /// Each in the user's words; empty when all is well.
+    pub problems: Vec<String>,
+}
+
+impl From<crate::workspace::ConfigReport> for ConfigResult {
+    fn from(r: crate::workspace::ConfigReport) -> Self {
+        ConfigResult {
+            user_config: r.user_config,
+            user_config_exists: r.user_config_exists,
+            repo: r.repo,
+            repo_config: r.repo_config,
+            repo_config_trusted: r.repo_config_trusted,
+            attempts: r.attempts,
+            roster: r.roster,
+            worktree_root: r.worktree_root,
+            gc_age: r.gc_age,
+            data_dir: r.data_dir,
+            log_file: r.log_file,
+            problems: r.problems,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The status: `fanout.status`, the `fanout/status` notification, `fanout status --json`.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub repo: Option<PathBuf>,
+    pub fanouts: Vec<Fanout>,
+    #[serde(default)]
+    pub abandoned: Vec<Abandoned>,
+}
+
+impl Status {
+    /// Outside a repository: nothing to report, which is not an error.
+    pub fn none() -> Status {
+        Status {
+            repo: None,
+            fanouts: Vec::new(),
+            abandoned: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Abandoned {
+    pub id: String,
+    pub created_at: u64,
+    pub left: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fanout {
+    pub id: String,
+    pub created_at: u64,
+    pub task: Task,
+    pub prompt: String,
+    pub snapshot: String,
+    pub best: Option<String>,
+    /// In rank order.
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Task {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub marker: String,
+    pub text: String,
+    /// The short label editors show, escaped: `TODO: handle empty input`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub fanout: String,
+    pub n: usize,
+    pub agent: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `interrupted`, `empty`.
+    pub state: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub worktree_present: bool,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub elapsed_secs: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub diffstat: Option<DiffStat>,
+    pub disk_bytes: Option<u64>,
+    pub error: Option<String>,
+    /// While running: `setup`, `agent` or `verify`.
+    pub phase: Option<String>,
+    pub verify: Option<Verify>,
+    pub activity: Option<Activity>,
+    pub same_as: Option<usize>,
+    pub port: Option<u16>,
+    pub runs: usize,
+    pub outside_changes: Vec<OutsideChange>,
+    pub stopped_processes: usize,
+    pub notes: Vec<String>,
+    /// `inprogress` or `interrupted` while (or after) it is discarded.
+    pub discard: Option<String>,
+    /// What editors show: the same text as its code lens.
+    pub title: String,
+    /// Its state's icon: `…` `⟳` `✓` `✗` `⊘` `!` `∅`.
+    pub icon: String,
+    pub can_accept: bool,
+    pub can_diff: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiffStat {
+    pub files: usize,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verify {
+    pub passed: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Activity {
+    pub last: Option<String>,
+    pub tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutsideChange {
+    pub what: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub message: String,
+    pub run: usize,
+}
+
+fn serde_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl From<&crate::task::Task> for Task {
+    fn from(t: &crate::task::Task) -> Self {
+        Task {
+            file: t.file.clone(),
+            line: t.line,
+            marker: t.marker.clone(),
+            text: t.text.clone(),
+            label: crate::text::escape_line(&t.label()).into_owned(),
+        }
+    }
+}
+
+impl From<&crate::status::AttemptStatus> for Attempt {
+    fn from(a: &crate::status::AttemptStatus) -> Self {
+        Attempt {
+            id: a.id.clone(),
+            fanout: a.fanout.clone(),
+            n: a.n,
+            agent: a.agent.clone(),
+            state: a.state.as_str().into(),
+            branch: a.branch.clone(),
+            worktree: a.worktree.clone(),
+            worktree_present: a.worktree_present,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            elapsed_secs: a.elapsed_secs,
+            exit_code: a.exit_code,
+            diffstat: a.diffstat.map(|d| DiffStat {
+                files: d.files,
+                additions: d.additions,
+                deletions: d.deletions,
+            }),
+            disk_bytes: a.disk_bytes,
+            error: a.error.clone(),
+            phase: a.phase.as_ref().map(serde_name),
+            verify: a.verify.as_ref().map(|v| Verify {
+                passed: v.passed,
+                exit_code: v.exit_code,
+                duration_ms: v.duration_ms,
+                tail: v.tail.clone(),
+            }),
+            activity: a.activity.as_ref().map(|x| Activity {
+                last: x.last.clone(),
+                tokens: x.tokens,
+                cost_usd: x.cost_usd,
+            }),
+            same_as: a.same_as,
+            port: a.port,
+            runs: a.runs,
+            outside_changes: a
+                .outside_changes
+                .iter()
+                .map(|o| OutsideChange {
+                    what: o.what.clone(),
+                    before: o.before.clone(),
+                    after: o.after.clone(),
+                    message: o.message.clone(),
+                    run: o.run,
+                })
+                .collect(),
+            stopped_processes: a.stopped_processes,
+            notes: a.notes.clone(),
+            discard: a.discard.as_ref().map(serde_name),
+            title: a.title.clone(),
+            icon: a.icon.into(),
+            can_accept: a.can_accept,
+            can_diff: a.can_diff,
+        }
+    }
+}
+
+impl From<&crate::status::FanoutStatus> for Fanout {
+    fn from(f: &crate::status::FanoutStatus) -> Self {
+        Fanout {
+            id: f.id.clone(),
+            created_at: f.created_at,
+            task: (&f.task).into(),
+            prompt: f.prompt.clone(),
+            snapshot: f.snapshot.clone(),
+            best: f.best.clone(),
+            attempts: f.attempts.iter().map(Attempt::from).collect(),
+        }
+    }
+}
+
+impl From<&crate::status::StatusReport> for Status {
+    fn from(r: &crate::status::StatusReport) -> Self {
+        Status {
+            repo: Some(r.repo.clone()),
+            fanouts: r.fanouts.iter().map(Fanout::from).collect(),
+            abandoned: r
+                .abandoned
+                .iter()
+                .map(|a| Abandoned {
+                    id: a.id.clone(),
+                    created_at: a.created_at,
+                    left: a.left.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifications (server to client).
+
+/// `fanout/status`: every fanout of every repository the server watches, with counts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusNotification {
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub fanouts: Vec<Fanout>,
+}
+
+impl StatusNotification {
+    pub const METHOD: &'static str = "fanout/status";
+}
+
+/// `fanout/finished`: a fanout this server saw running has finished. Sent instead of the
+/// `window/showMessage` announcement to clients that declare
+/// `capabilities.experimental.fanoutFinished`, so they need not parse message text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FinishedNotification {
+    pub fanout: String,
+    pub task: Task,
+    pub total: usize,
+    pub succeeded: usize,
+    pub best: Option<String>,
+    /// The same sentence the showMessage would have said.
+    pub message: String,
+}
+
+impl FinishedNotification {
+    pub const METHOD: &'static str = "fanout/finished";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_round_trips_its_name() {
+        for c in Command::ALL {
+            assert_eq!(Command::from_name(c.name()), Some(c));
+        }
+        assert_eq!(Command::from_name("fanout.nope"), None);
+        let names = Command::names();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+    }
+
+    #[test]
+    fn accept_result_keeps_its_json_shape() {
+        let r = AcceptResult {
+            applied: true,
+            changes: Some(2),
+            on_disk: Some(vec!["a.bin".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"applied": true, "changes": 2, "onDisk": ["a.bin"]})
+        );
+    }
+}
