@@ -10,7 +10,7 @@ import type { CommandHooks } from './client';
 import { Ctx, errorMessage, nowSecs } from './ctx';
 import * as format from './format';
 import { attemptArg } from './lsp_ext';
-import type { Attempt, AttemptOrFanout, DiffFile, Fanout, TryParams, TryResult } from './lsp_ext';
+import type { Attempt, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
@@ -73,7 +73,8 @@ function hooks(ctx: Ctx): CommandHooks {
 
 interface TaskAt {
     line: number;
-    title: string;
+    /** The effective attempt count, from the lens argument (the server merges the settings). */
+    count?: number;
     text: string;
 }
 
@@ -83,10 +84,11 @@ async function tasksOf(doc: vscode.TextDocument): Promise<TaskAt[]> {
     const tasks: TaskAt[] = [];
     for (const lens of lenses) {
         if (lens.command?.command !== 'fanout.try') continue;
-        const arg = lens.command.arguments?.[0] as { line?: unknown } | undefined;
+        const arg = lens.command.arguments?.[0] as Partial<Record<keyof TryLens, unknown>> | undefined;
         const line = typeof arg?.line === 'number' ? arg.line : lens.range.start.line;
         if (tasks.some((t) => t.line === line)) continue;
-        tasks.push({ line, title: lens.command.title, text: line < doc.lineCount ? doc.lineAt(line).text.trim() : '' });
+        const count = typeof arg?.count === 'number' ? arg.count : undefined;
+        tasks.push({ line, count, text: line < doc.lineCount ? doc.lineAt(line).text.trim() : '' });
     }
     return tasks.sort((a, b) => a.line - b.line);
 }
@@ -98,7 +100,7 @@ async function pickTask(editor: vscode.TextEditor): Promise<TaskAt | undefined> 
     if (here) return here;
     if (tasks.length === 0) {
         // No lens (yet): let the server judge the line under the cursor.
-        return { line: cursor, title: '', text: editor.document.lineAt(cursor).text.trim() };
+        return { line: cursor, text: editor.document.lineAt(cursor).text.trim() };
     }
     if (tasks.length === 1) return tasks[0];
     const items = [...tasks]
@@ -162,8 +164,7 @@ async function tryApproaches(ctx: Ctx): Promise<void> {
     await ctx.requireClient();
     const task = await pickTask(editor);
     if (!task) return;
-    const fromSetting = vscode.workspace.getConfiguration('fanout').get<number | null>('attempts');
-    const defaultCount = (typeof fromSetting === 'number' ? fromSetting : undefined) ?? format.countFromLensTitle(task.title) ?? 3;
+    const defaultCount = task.count ?? 3;
     const countText = await vscode.window.showInputBox({
         title: 'Fanout: Try N Approaches',
         prompt: `How many attempts at "${task.text}"?`,
@@ -387,12 +388,16 @@ async function accept(ctx: Ctx, attemptId: string): Promise<void> {
         return;
     }
     const conflicts = result.conflicts ?? [];
-    const choice = await vscode.window.showWarningMessage(
-        conflicts.length > 0
-            ? `fanout: ${name} conflicts with your changes in ${conflicts.join(', ')}. Nothing was applied.`
-            : `fanout: ${name} was not applied.`,
-        'Open Diff',
-    );
+    // Refused paths (a symlink on the way, an untracked file in the way, ...) say why, in
+    // the server's words; plain conflicts name the files.
+    const refused = result.refused ?? [];
+    const message =
+        refused.length > 0
+            ? `fanout: ${name} was not applied: ${refused.map((r) => `${r.path} ${r.reason}`).join('; ')}.`
+            : conflicts.length > 0
+              ? `fanout: ${name} conflicts with your changes in ${conflicts.join(', ')}. Nothing was applied.`
+              : `fanout: ${name} was not applied${result.reason ? `: ${result.reason}` : '.'}`;
+    const choice = await vscode.window.showWarningMessage(message, 'Open Diff');
     if (choice === 'Open Diff') await openDiff(ctx, attemptId);
 }
 

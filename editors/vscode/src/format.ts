@@ -247,12 +247,6 @@ export function diffTitle(path: string, attempt: Pick<Attempt, 'n' | 'agent'> | 
     return `${base}: yours \u2194 ${who}`;
 }
 
-/** The count in the server's `Try 3 approaches` lens title. */
-export function countFromLensTitle(title: string): number | undefined {
-    const m = /^Try (\d+) approach/.exec(title);
-    return m ? Number(m[1]) : undefined;
-}
-
 /** Validates the "how many attempts" input: undefined when fine, else the problem. */
 export function validateCount(text: string, max = 64): string | undefined {
     const t = text.trim();

@@ -1,5 +1,7 @@
-// The one place that mirrors fanout's protocol (docs/protocol.md): command names, their
-// argument and result shapes, and the server-to-client notifications. Everything else in the
+// The one place that mirrors fanout's protocol: `server/src/proto.rs` (documented in
+// docs/protocol.md): command names, their argument and result shapes, and the
+// server-to-client notifications; server/tests/protocol_mirror.rs checks the command names
+// of the three agree. Everything else in the
 // extension goes through these types.
 //
 // Only `import type` at the top: the pure modules (format.ts, ...) import these types and are
@@ -37,6 +39,14 @@ export interface Attempt {
     diffstat?: Diffstat | null;
     disk_bytes?: number | null;
     error?: string | null;
+    /** What to show for it: the same text as its code lens (escaped by the server). */
+    title: string;
+    /** Its state's icon: `…` `⟳` `✓` `✗` `⊘` `!` `∅`. */
+    icon: string;
+    /** Finished, with changes, its worktree there. */
+    can_accept: boolean;
+    /** It has files to diff. */
+    can_diff: boolean;
 }
 
 export interface Task {
@@ -45,6 +55,8 @@ export interface Task {
     line: number;
     marker: string;
     text: string;
+    /** The short label to show, escaped: `TODO: handle empty input`. */
+    label?: string;
 }
 
 export interface Fanout {
@@ -84,7 +96,27 @@ export interface TryParams {
 export interface TryResult {
     fanout: string;
     attempts: string[];
+    warnings?: string[];
 }
+
+/** The argument of the `Try N approaches` lens: `count` is the effective attempt count. */
+export interface TryLens {
+    uri: string;
+    line: number;
+    count: number;
+}
+
+/** `fanout/finished`, to clients declaring `experimental.fanoutFinished`. */
+export interface FinishedNotification {
+    fanout: string;
+    task: Task;
+    total: number;
+    succeeded: number;
+    best?: string | null;
+    message: string;
+}
+
+export const FINISHED_NOTIFICATION = 'fanout/finished';
 
 export type FileStatus = 'added' | 'modified' | 'deleted' | 'conflicted';
 export interface DiffFile {
@@ -103,14 +135,56 @@ export interface AttemptTextResult {
     exists?: boolean;
 }
 
+export interface Refused {
+    path: string;
+    reason: string;
+}
 export interface AcceptResult {
     applied: boolean;
+    changes?: number;
+    /** Paths fanout wrote itself (binary files, modes, ...), not as editor edits. */
+    onDisk?: string[];
     conflicts?: string[];
+    refused?: Refused[];
+    /** Why nothing was applied, in one line. */
+    reason?: string;
 }
 
 export type AttemptOrFanout = { attempt: string } | { fanout: string };
 export interface ActedOn {
     attempts: string[];
+    failed?: { attempt: string; error: string }[];
+}
+
+export interface AgentInfo {
+    name: string;
+    /** `built-in`, `user` or `repository`. */
+    source: string;
+    binary?: string | null;
+    version?: string | null;
+    usable: boolean;
+    argv: string[];
+    note?: string | null;
+}
+export interface AgentsResult {
+    roster: string[];
+    agents: AgentInfo[];
+    warning?: string | null;
+}
+
+export interface ConfigResult {
+    user_config: string;
+    user_config_exists: boolean;
+    repo?: string | null;
+    repo_config?: string | null;
+    repo_config_trusted?: boolean | null;
+    attempts?: number | null;
+    roster: string[];
+    worktree_root?: string | null;
+    gc_age?: string | null;
+    data_dir: string;
+    log_file: string;
+    problems: string[];
 }
 
 /** Every `workspace/executeCommand` command of the server: [argument, result]. */
@@ -124,6 +198,9 @@ export interface ServerCommands {
     'fanout.discard': [AttemptOrFanout, ActedOn];
     'fanout.cancel': [AttemptOrFanout, ActedOn];
     'fanout.log': [{ attempt: string; tail?: number }, { text: string }];
+    'fanout.continue': [{ attempt: string; prompt: string }, { attempt: string }];
+    'fanout.agents': [{ uri?: string }, AgentsResult];
+    'fanout.config': [{ uri?: string }, ConfigResult];
 }
 export type ServerCommand = keyof ServerCommands;
 

@@ -180,10 +180,25 @@ function M.accept(attempt_id, on_done)
       result = result or {}
       if result.applied then
         vim.notify(('fanout: applied %s (u undoes it; save to keep it)'):format(id))
-      else
-        local conflicts = table.concat(result.conflicts or {}, ', ')
+      elseif result.refused and #result.refused > 0 then
+        -- Refused paths say why, in the server's words.
+        local why = {}
+        for _, r in ipairs(result.refused) do
+          why[#why + 1] = ('%s %s'):format(r.path, r.reason)
+        end
+        vim.notify(
+          ('fanout: %s was not applied: %s'):format(id, table.concat(why, '; ')),
+          vim.log.levels.WARN
+        )
+      elseif result.conflicts and #result.conflicts > 0 then
+        local conflicts = table.concat(result.conflicts, ', ')
         vim.notify(
           ('fanout: %s conflicts with your changes in %s; nothing was applied'):format(id, conflicts),
+          vim.log.levels.WARN
+        )
+      else
+        vim.notify(
+          ('fanout: %s was not applied: %s'):format(id, result.reason or 'the editor refused the edit'),
           vim.log.levels.WARN
         )
       end

@@ -17,6 +17,10 @@ export function attempt(n: number, over: Partial<Attempt> = {}): Attempt {
         diffstat: { files: 1, additions: 12, deletions: 3 },
         disk_bytes: 10485760,
         error: null,
+        title: `#${n} ${['claude', 'codex', 'gemini'][(n - 1) % 3]} ✓ +12 −3`,
+        icon: '✓',
+        can_accept: true,
+        can_diff: true,
         ...over,
     };
 }

@@ -117,10 +117,7 @@ describe('small formats', () => {
         assert.equal(format.diffTitle('lib.rs', undefined, '7f3a9c-2'), 'lib.rs: yours ↔ 7f3a9c-2');
     });
 
-    it('the count of a Try lens, and the count input', () => {
-        assert.equal(format.countFromLensTitle('Try 3 approaches'), 3);
-        assert.equal(format.countFromLensTitle('Try 1 approach'), 1);
-        assert.equal(format.countFromLensTitle('#1 claude ✓'), undefined);
+    it('the count input', () => {
         assert.equal(format.validateCount(' 4 '), undefined);
         assert.match(format.validateCount('0') ?? '', /At least 1/);
         assert.match(format.validateCount('65') ?? '', /At most 64/);
