@@ -23,6 +23,7 @@ pub use crate::cleanup::GcReport;
 pub use crate::diff::DiffReport;
 pub use crate::fork::{ForkRequest, ForkResult};
 pub use crate::merge::{FileChange, MergePlan};
+pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
 pub use crate::snapshot::Overlay as Buffer;
 pub use crate::state::AttemptRecord;
 pub use crate::task::Task;
@@ -134,6 +135,12 @@ impl Workspace {
             }
         }
         crate::fork::fork(&self.paths, &self.user_config(ov)?, &req)
+    }
+
+    /// Fork a task with a configuration of the caller's own instead of the user's (the demo
+    /// runs its own agent).
+    pub fn try_fork_with_config(&self, req: ForkRequest, config: &Config) -> Result<ForkResult> {
+        crate::fork::fork(&self.paths, config, &req)
     }
 
     /// Run one finished attempt's agent again in its worktree with a follow-up prompt.

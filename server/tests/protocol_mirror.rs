@@ -73,7 +73,10 @@ fn notifications_agree_in_rust_typescript_and_docs() {
             ts.contains(&format!("'{method}'")),
             "lsp_ext.ts does not name {method}"
         );
-        assert!(docs.contains(method), "docs/protocol.md has no heading for {method}");
+        assert!(
+            docs.contains(method),
+            "docs/protocol.md has no heading for {method}"
+        );
     }
 }
 
@@ -87,6 +90,8 @@ fn the_parsers_of_this_test_find_what_they_look_for() {
     let md = "## x\n### `fanout.a`, `fanout.b`\ntext `fanout.c`\n### `fanout/status`\n";
     assert_eq!(
         doc_headings(md),
-        ["fanout.a", "fanout.b", "fanout/status"].map(String::from).into()
+        ["fanout.a", "fanout.b", "fanout/status"]
+            .map(String::from)
+            .into()
     );
 }

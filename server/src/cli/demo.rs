@@ -5,7 +5,7 @@
 
 use crate::config::{AgentProfile, Config};
 use crate::error::{Error, IoContext, Result};
-use crate::repo::RepoPaths;
+use crate::workspace::Workspace;
 use std::path::Path;
 
 const GREET_PY: &str = r#"def greet(name):
@@ -46,9 +46,9 @@ pub fn run(no_watch: bool) -> Result<i32> {
     let sig = git2::Signature::now("fanout demo", "demo@fanout.invalid")?;
     repo.commit(Some("HEAD"), &sig, &sig, "The greeter", &tree, &[])?;
 
-    let paths = RepoPaths::discover(&repo_dir)?;
+    let ws = Workspace::open(&repo_dir)?;
     println!("\n$ fanout tasks");
-    for t in crate::tasks::scan_tree(&repo_dir).map_err(|e| Error::Invalid(e.to_string()))? {
+    for t in crate::workspace::tasks(&repo_dir)? {
         println!("{}:{}: {}", t.file, t.line, t.label());
     }
 
@@ -67,13 +67,13 @@ pub fn run(no_watch: bool) -> Result<i32> {
         },
     );
     println!("\n$ fanout try --file greet.py --line 2 -n 3 --agent demo");
-    let req = crate::fork::ForkRequest {
+    let req = crate::workspace::ForkRequest {
         file: "greet.py".into(),
         line: 2,
         count: Some(3),
         ..Default::default()
     };
-    let result = crate::fork::fork(&paths, &config, &req)?;
+    let result = ws.try_fork_with_config(req, &config)?;
     println!(
         "fanout {} started: {}\n",
         result.fanout,
@@ -82,7 +82,7 @@ pub fn run(no_watch: bool) -> Result<i32> {
 
     if no_watch {
         crate::process::wait_until(std::time::Duration::from_secs(120), || {
-            crate::status::report(&paths)
+            ws.status()
                 .map(|r| {
                     r.fanouts
                         .iter()
@@ -91,16 +91,12 @@ pub fn run(no_watch: bool) -> Result<i32> {
                 })
                 .unwrap_or(true)
         });
-        print!(
-            "{}",
-            super::status_view::render(&crate::status::report(&paths)?, false)
-        );
+        print!("{}", super::status_view::render(&ws.status()?, false));
     } else {
-        super::watch_until_done(&paths, Some(&result.fanout))?;
+        super::watch_until_done(&ws, Some(&result.fanout))?;
     }
 
-    let report = crate::status::report(&paths)?;
-    let states = crate::state::StateDir::new(paths.state_dir.clone());
+    let report = ws.status()?;
     for f in &report.fanouts {
         let mut attempts = f.attempts.clone();
         attempts.sort_by_key(|a| a.n);
@@ -111,8 +107,12 @@ pub fn run(no_watch: bool) -> Result<i32> {
                 a.agent,
                 a.state.as_str()
             );
-            let rec = crate::lookup::resolve_attempt(&states, &a.id)?;
-            print!("{}", crate::inspect::diff(&paths, &rec, &[], None)?.diff);
+            if !a.can_diff {
+                println!("(it left no changes)");
+                continue;
+            }
+            let rec = ws.attempt(&a.id)?;
+            print!("{}", ws.diff(&rec, &[], None)?.diff);
         }
         if let Some(best) = &f.best {
             println!("\nbest by fanout's ranking: {best}");

@@ -1,18 +1,16 @@
 //! The `fanout` command line: clap definitions and one function per command. Everything it
-//! does is an engine call; this module only parses arguments and prints.
+//! does is a call to the engine's facade ([`Workspace`] and the functions beside it); this
+//! module only parses arguments and prints.
 
 mod demo;
 mod status_view;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::lookup::{resolve, resolve_attempt, Target};
-use crate::repo::RepoPaths;
-use crate::state::StateDir;
 use crate::text::escape_line;
+use crate::workspace::{Overrides, Workspace};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -199,18 +197,14 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The repository of the current folder. An accept that was interrupted there (killed, power
-/// lost) is rolled back first, whatever the command.
-fn here() -> Result<RepoPaths> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Invalid(format!("cannot read the current folder: {e}")))?;
-    let paths = RepoPaths::discover(&cwd)?;
-    match crate::apply::recover(&paths) {
-        Ok(Some(note)) => eprintln!("fanout: {note}"),
-        Ok(None) => {}
-        Err(e) => eprintln!("fanout: warning: recovering an interrupted accept: {e}"),
+/// The repository of the current folder. What opening it did (an interrupted accept rolled
+/// back) is said on stderr, whatever the command.
+fn here() -> Result<Workspace> {
+    let ws = Workspace::open_here()?;
+    for note in ws.notes() {
+        eprintln!("fanout: {}", escape_line(note));
     }
-    Ok(paths)
+    Ok(ws)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<i32> {
@@ -223,21 +217,7 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<i32> {
 
 fn tasks(path: Option<PathBuf>, json: bool) -> Result<i32> {
     let root = path.unwrap_or_else(|| PathBuf::from("."));
-    if !root.exists() {
-        return Err(Error::Invalid(format!(
-            "{}: no such file or folder",
-            root.display()
-        )));
-    }
-    let found = if root.is_file() {
-        let bytes = std::fs::read(&root).map_err(|e| Error::Io {
-            path: root.clone(),
-            source: e,
-        })?;
-        crate::tasks::scan_text(&root.to_string_lossy(), &String::from_utf8_lossy(&bytes))
-    } else {
-        crate::tasks::scan_tree(&root).map_err(|e| Error::Invalid(format!("{e:#}")))?
-    };
+    let found = crate::workspace::tasks(&root)?;
     if json {
         return print_json(&found);
     }
@@ -260,10 +240,9 @@ fn try_fork(
     prompt: Option<String>,
     json: bool,
 ) -> Result<i32> {
-    let paths = RepoPaths::discover(&std::env::current_dir().unwrap_or_default())?;
-    let config = Config::load_user()?;
-    let rel = paths.relative(&file)?;
-    let req = crate::fork::ForkRequest {
+    let ws = here()?;
+    let rel = ws.relative(&file)?;
+    let req = crate::workspace::ForkRequest {
         file: rel,
         line,
         count,
@@ -271,7 +250,7 @@ fn try_fork(
         prompt,
         overlays: vec![],
     };
-    let result = crate::fork::fork(&paths, &config, &req)?;
+    let result = ws.try_fork(req, &Overrides::default())?;
     for w in &result.warnings {
         eprintln!("fanout: warning: {w}");
     }
@@ -293,28 +272,25 @@ fn try_fork(
 }
 
 fn status(json: bool, watch: bool) -> Result<i32> {
-    let paths = here()?;
+    let ws = here()?;
     if json && !watch {
-        return print_json(&crate::status::report(&paths)?);
+        return print_json(&crate::proto::Status::from(&ws.status()?));
     }
     if !watch {
         let color = std::io::stdout().is_terminal();
-        print!(
-            "{}",
-            status_view::render(&crate::status::report(&paths)?, color)
-        );
+        print!("{}", status_view::render(&ws.status()?, color));
         return Ok(0);
     }
-    watch_until_done(&paths, None)
+    watch_until_done(&ws, None)
 }
 
 /// Redraw the status until every attempt (of `only`, if given) has finished.
-fn watch_until_done(paths: &RepoPaths, only: Option<&str>) -> Result<i32> {
+fn watch_until_done(ws: &Workspace, only: Option<&str>) -> Result<i32> {
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
     let mut drawn_lines = 0;
     loop {
-        let mut report = crate::status::report(paths)?;
+        let mut report = ws.status()?;
         if let Some(id) = only {
             report.fanouts.retain(|f| f.id == id);
         }
@@ -361,11 +337,9 @@ fn terminal_width() -> usize {
 }
 
 fn diff(attempt: &str, stat: bool) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    let a = resolve_attempt(&states, attempt)?;
-    crate::inspect::ensure_readable(&a)?;
-    let report = crate::inspect::diff(&paths, &a, &[], None)?;
+    let ws = here()?;
+    let a = ws.readable_attempt(attempt)?;
+    let report = ws.diff(&a, &[], None)?;
     if stat {
         for f in &report.files {
             let status = serde_json::to_value(f.status).unwrap_or_default();
@@ -395,51 +369,21 @@ fn write_log(out: &mut impl Write, bytes: &[u8], raw: bool) {
 }
 
 fn log(attempt: &str, follow: bool, raw: bool) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    let a = resolve_attempt(&states, attempt)?;
-    let path = states.log_path(&a.id);
-    let mut offset = 0usize;
+    let ws = here()?;
+    let a = ws.attempt(attempt)?;
     let mut out = std::io::stdout().lock();
-    loop {
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        // Whole lines only, so an escape is never cut in two (the rest comes with the next read).
-        let end = match bytes[offset.min(bytes.len())..]
-            .iter()
-            .rposition(|&b| b == b'\n')
-        {
-            Some(i) if follow => offset + i + 1,
-            _ => bytes.len(),
-        };
-        if end > offset {
-            write_log(&mut out, &bytes[offset..end], raw);
-            let _ = out.flush();
-            offset = end;
-        }
-        if !follow {
-            return Ok(0);
-        }
-        let now = states.read_attempt_at(&states.attempt_dir_of(&a))?;
-        let alive = crate::state::supervisor_alive(&states.attempt_dir_of(&a));
-        if now.state.is_finished() || !alive {
-            // One last read: the agent's final lines may have landed after the previous one.
-            let bytes = std::fs::read(&path).unwrap_or_default();
-            if bytes.len() > offset {
-                write_log(&mut out, &bytes[offset..], raw);
-            }
-            return Ok(0);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    ws.follow_log(&a, follow, &mut |bytes| {
+        write_log(&mut out, bytes, raw);
+        let _ = out.flush();
+    })?;
+    Ok(0)
 }
 
 fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    let a = resolve_attempt(&states, attempt)?;
-    crate::inspect::ensure_readable(&a)?;
+    let ws = here()?;
+    let a = ws.readable_attempt(attempt)?;
     let markers = conflicts == ConflictMode::Markers;
-    let done = crate::accept::to_disk(&paths, &a, markers)?;
+    let done = ws.accept_to_disk(&a, markers)?;
     if let Some(note) = &done.recovered {
         eprintln!("fanout: {note}");
     }
@@ -497,62 +441,37 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
 }
 
 fn discard_or_cancel(ids: &[String], discard: bool, force: bool) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    // Resolve every id first: a typo must not leave half of the list done.
-    let mut targets = Vec::new();
-    for id in ids {
-        targets.extend(match resolve(&states, id)? {
-            Target::Attempt(a) => vec![*a],
-            Target::Fanout(_, attempts) => attempts,
-        });
-    }
-    // One attempt's failure does not stop the others; each is reported.
-    let mut failed = 0;
-    let mut freed = 0;
+    let ws = here()?;
+    // The facade resolves every id first: a typo leaves nothing half done. Then one
+    // attempt's failure does not stop the others; each is reported.
+    let report = ws.stop(ids, discard, force)?;
     let stopped = |n: usize| match n {
         0 => String::new(),
         n => format!(" (stopped {n} process(es) it left running)"),
     };
-    for a in &targets {
+    let mut freed = 0;
+    for d in &report.done {
         if discard {
-            match crate::cleanup::discard(&paths, &states, a, force) {
-                Ok(d) => {
-                    freed += d.bytes_freed;
-                    println!("discarded {}{}", a.id, stopped(d.stopped_processes));
-                }
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("fanout: {}: {}", a.id, escape_line(&e.to_string()));
-                }
-            }
+            freed += d.bytes_freed;
+            println!("discarded {}{}", d.attempt, stopped(d.stopped_processes));
+        } else if d.was_running {
+            println!("cancelled {}{}", d.attempt, stopped(d.stopped_processes));
         } else {
-            match crate::cleanup::cancel(&states, a) {
-                Ok(c) if c.was_running => {
-                    println!("cancelled {}{}", a.id, stopped(c.stopped_processes))
-                }
-                Ok(_) => println!("{} had already finished ({})", a.id, a.state.as_str()),
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("fanout: {}: {}", a.id, escape_line(&e.to_string()));
-                }
-            }
+            println!("{} had already finished ({})", d.attempt, d.state.as_str());
         }
+    }
+    for f in &report.failed {
+        eprintln!("fanout: {}: {}", f.attempt, escape_line(&f.error));
     }
     if discard {
         println!("freed {}", crate::labels::bytes(freed));
     }
-    Ok(if failed > 0 { 1 } else { 0 })
+    Ok(if report.failed.is_empty() { 0 } else { 1 })
 }
 
 fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
-    let paths = here()?;
-    let config = Config::load_user()?;
-    let age = match older_than {
-        Some(a) => crate::config::parse_age(&a)?,
-        None => config.gc_age_secs()?,
-    };
-    let report = crate::cleanup::gc(&paths, &config, age)?;
+    let ws = here()?;
+    let report = ws.gc(older_than.as_deref())?;
     let code = if report.failed.is_empty() { 0 } else { 1 };
     if json {
         print_json(&report)?;
@@ -575,10 +494,8 @@ fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
 }
 
 fn continue_attempt(attempt: &str, prompt: &str) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    let a = resolve_attempt(&states, attempt)?;
-    crate::followup::continue_attempt(&paths, &Config::load_user()?, &a, prompt)?;
+    let ws = here()?;
+    let a = ws.continue_(attempt, prompt, &Overrides::default())?;
     println!(
         "{} is running again with your follow-up; `fanout status --watch` to follow it",
         a.id
@@ -587,36 +504,22 @@ fn continue_attempt(attempt: &str, prompt: &str) -> Result<i32> {
 }
 
 fn best(fanout: &str, json: bool) -> Result<i32> {
-    let paths = here()?;
-    let states = StateDir::new(paths.state_dir.clone());
-    let id = match resolve(&states, fanout)? {
-        Target::Fanout(f, _) => f.id,
-        Target::Attempt(a) => a.fanout,
-    };
-    let report = crate::status::report(&paths)?;
-    let f = report
-        .fanouts
-        .iter()
-        .find(|f| f.id == id)
-        .ok_or_else(|| Error::UnknownId(fanout.into()))?;
-    let best = f
-        .best
-        .as_ref()
-        .and_then(|b| f.attempts.iter().find(|a| &a.id == b));
+    let ws = here()?;
+    let best = ws.best(fanout)?;
     if json {
-        return print_json(&serde_json::json!({"fanout": f.id, "best": best}));
+        let attempt = best.best.as_ref().map(|a| crate::proto::Attempt::from(a));
+        return print_json(&serde_json::json!({"fanout": best.fanout, "best": attempt}));
     }
-    match best {
+    match &best.best {
         Some(a) => {
             println!("{}", a.id);
             Ok(0)
         }
         None => {
-            let running = f.attempts.iter().any(|a| !a.state.is_finished());
             eprintln!(
                 "fanout: no best attempt for {} yet: {}",
-                f.id,
-                if running {
+                best.fanout,
+                if best.running {
                     "attempts are still running"
                 } else {
                     "no attempt succeeded with a change"
@@ -628,27 +531,13 @@ fn best(fanout: &str, json: bool) -> Result<i32> {
 }
 
 fn agents(json: bool) -> Result<i32> {
-    let user = Config::load_user()?;
-    let workdir = std::env::current_dir()
-        .ok()
-        .and_then(|d| RepoPaths::discover(&d).ok())
-        .map(|p| p.workdir);
-    let eff = match &workdir {
-        Some(w) => crate::repo_config::effective(&user, w)?,
-        None => crate::repo_config::effective(&user, Path::new("/nonexistent"))?,
-    };
-    if let Some(w) = &eff.untrusted_warning {
-        eprintln!("fanout: warning: {w}");
+    let cwd = std::env::current_dir().ok();
+    let report = crate::workspace::agents(cwd.as_deref(), &Overrides::default())?;
+    if let Some(w) = &report.warning {
+        eprintln!("fanout: warning: {}", escape_line(w));
     }
-    let roster = eff.config.default_roster().unwrap_or_default();
-    let found: Vec<crate::agents::Detection> = eff
-        .config
-        .profiles()
-        .iter()
-        .map(|(name, p)| {
-            crate::agents::detect(name, eff.sources.get(name).copied().unwrap_or("user"), p)
-        })
-        .collect();
+    let roster = report.roster;
+    let found = report.agents;
     if json {
         return print_json(&serde_json::json!({"roster": roster, "agents": found}));
     }
@@ -661,7 +550,7 @@ fn agents(json: bool) -> Result<i32> {
             d.source,
             escape_line(version)
         );
-        println!("    {}", crate::repo_config::show_argv(&d.argv));
+        println!("    {}", crate::workspace::show_argv(&d.argv));
         if let Some(note) = &d.note {
             println!("    {}", escape_line(note));
         }
@@ -678,33 +567,32 @@ fn agents(json: bool) -> Result<i32> {
 }
 
 fn trust(yes: bool) -> Result<i32> {
-    let paths = here()?;
-    let Some(file) = crate::repo_config::RepoConfigFile::load(&paths.workdir)? else {
+    let ws = here()?;
+    let Some(file) = ws.trust_request()? else {
         return Err(Error::Invalid(format!(
             "{} has no {}",
-            paths.workdir.display(),
-            crate::repo_config::FILE_NAME
+            ws.workdir().display(),
+            crate::workspace::REPO_CONFIG_FILE
         )));
     };
     if file.trusted {
         println!(
             "{} is already trusted (sha256 {})",
             file.path.display(),
-            &file.sha256[..12]
+            file.short_sha()
         );
         return Ok(0);
     }
-    let commands = file.config.commands();
     println!(
         "{} would run, in each attempt's worktree:",
         file.path.display()
     );
-    if commands.is_empty() {
+    if file.commands.is_empty() {
         println!("  (no commands)");
     }
-    // Escaped: a control sequence in the file must not be able to hide a command here.
-    for c in &commands {
-        println!("  {}", escape_line(c));
+    // Escaped by the facade: a control sequence in the file cannot hide a command here.
+    for c in &file.commands {
+        println!("  {c}");
     }
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -725,7 +613,7 @@ fn trust(yes: bool) -> Result<i32> {
     println!(
         "trusted {} (sha256 {}); editing it revokes the trust",
         file.path.display(),
-        &file.sha256[..12]
+        file.short_sha()
     );
     Ok(0)
 }
