@@ -507,7 +507,7 @@ fn best(fanout: &str, json: bool) -> Result<i32> {
     let ws = here()?;
     let best = ws.best(fanout)?;
     if json {
-        let attempt = best.best.as_ref().map(|a| crate::proto::Attempt::from(a));
+        let attempt = best.best.as_ref().map(crate::proto::Attempt::from);
         return print_json(&serde_json::json!({"fanout": best.fanout, "best": attempt}));
     }
     match &best.best {
