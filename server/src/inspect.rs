@@ -1,6 +1,7 @@
 //! Looking at an attempt: its tree, its diff against the user's current state, one of its
 //! files, its log, and the merge plan that accepting it would carry out.
 
+use crate::apply::Accepted;
 use crate::diff::DiffReport;
 use crate::error::{Error, IoContext, Result};
 use crate::merge::MergePlan;
@@ -60,15 +61,31 @@ pub fn attempt_file(paths: &RepoPaths, a: &AttemptRecord, path: &str) -> Result<
     }
 }
 
-/// Accept onto the working tree (the CLI's accept): nothing is written if any file conflicts,
-/// unless `markers`. Never touches HEAD or the index. Returns the plan carried out.
-pub fn accept_to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<MergePlan> {
+/// Accept onto the working tree (the CLI's accept): nothing is written if any file conflicts
+/// (unless `markers`) or if the disk refuses any path (a symlinked parent, an untracked file in
+/// the way, a file changed since the plan: see `apply`). Never touches HEAD or the index.
+/// Holds the repository's accept lock from planning to the end of writing, and first recovers
+/// an accept that was interrupted.
+pub fn accept_to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<Accepted> {
+    let lock = crate::apply::lock(paths)?;
+    let recovered = lock.recover()?;
     let plan = merge_plan(paths, a, &[], markers)?;
-    if !plan.conflicts.is_empty() && !markers {
-        return Ok(plan);
+    let refused = crate::apply::check(paths, &plan.changes, &|_| false)?;
+    if (!plan.conflicts.is_empty() && !markers) || !refused.is_empty() {
+        return Ok(Accepted {
+            plan,
+            refused,
+            applied: false,
+            recovered,
+        });
     }
-    crate::merge::apply_to_disk(&paths.workdir, &plan)?;
-    Ok(plan)
+    crate::apply::apply(lock, &plan.changes)?;
+    Ok(Accepted {
+        plan,
+        refused,
+        applied: true,
+        recovered,
+    })
 }
 
 /// The agent's output; with `tail`, only its last lines.

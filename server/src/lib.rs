@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod agents;
+pub mod apply;
 pub mod attempt_env;
 pub mod attempt_repo;
 pub mod checkout;

@@ -63,8 +63,14 @@ impl RepoConfig {
     }
 }
 
+/// An argv as the user would read it: `["sh", "-c", "echo hi"]`, each argument with its
+/// control characters escaped the way every other line fanout prints is (`\x1b`).
 pub fn show_argv(argv: &[String]) -> String {
-    serde_json::to_string(argv).unwrap_or_default()
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| format!("\"{}\"", crate::text::escape_line(&a.replace('"', "\\\""))))
+        .collect();
+    format!("[{}]", args.join(", "))
 }
 
 /// The repository's config file as found, with its trust.

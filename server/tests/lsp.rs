@@ -810,6 +810,146 @@ fn accept_with_conflicts_applies_nothing() {
     s.finish(&[&fanout]);
 }
 
+/// The project, plus `files`, with the hostile accept agent (tests/fixtures/agents/
+/// hostile-accept-agent) in `mode` as the only agent.
+fn hostile_project(mode: &str, files: &[(&str, &str)]) -> TestEnv {
+    let mut all = vec![("src/lib.rs", LIB_RS), ("README.md", README)];
+    all.extend_from_slice(files);
+    let env = TestEnv::new(&all).with("HOSTILE_MODE", mode);
+    env.write_config(&format!(
+        "agents = [\"hostile\"]\n[agent.hostile]\ncommand = [\"python3\", \"{}\"]\n",
+        common::cli::fixture("agents/hostile-accept-agent").display()
+    ));
+    env
+}
+
+#[test]
+fn accept_writes_binary_files_to_disk_never_as_text_edits() {
+    let env = hostile_project("binary", &[("notes.txt", "notes\n")]);
+    std::fs::write(env.path("logo.bin"), b"\x89PNG\r\n\x1a\n\x00\x00old").unwrap();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-q", "-m", "a binary"]);
+    let mut s = Session::start(env, rich_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&fanout);
+
+    // The editor refuses its part: the disk part is rolled back, all or nothing.
+    s.client
+        .answer_apply_edit_with(json!({"applied": false, "failureReason": "read-only"}));
+    let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    assert_eq!(result["applied"], false, "{result}");
+    assert!(
+        !s.env.path("blob.bin").exists(),
+        "rolled back with the edit"
+    );
+    assert_eq!(
+        std::fs::read(s.env.path("logo.bin")).unwrap(),
+        b"\x89PNG\r\n\x1a\n\x00\x00old"
+    );
+
+    s.client.answer_apply_edit_with(json!({"applied": true}));
+    let mark = s.client.mark();
+    let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(
+        result["onDisk"],
+        json!(["blob.bin", "logo.bin"]),
+        "{result}"
+    );
+    assert_eq!(
+        std::fs::read(s.env.path("blob.bin")).unwrap(),
+        (0..=255u8).collect::<Vec<_>>(),
+        "byte for byte, not through from_utf8_lossy"
+    );
+    assert_eq!(
+        std::fs::read(s.env.path("logo.bin")).unwrap(),
+        b"\x89PNG\r\n\x1a\n\x00\x00changed\xff\xfe"
+    );
+    // The text file is the editor's to change; the binaries are nowhere in the edit.
+    let request = the_apply_edit(&s.client, mark);
+    let edit = request.params["edit"].to_string();
+    let ops = request.params["edit"]["documentChanges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ops.len(), 1, "{edit}");
+    assert_eq!(ops[0]["textDocument"]["uri"], s.env.uri("notes.txt"));
+    assert!(
+        !edit.contains("blob.bin") && !edit.contains("logo.bin"),
+        "{edit}"
+    );
+    assert_eq!(s.env.read("notes.txt"), "notes\n");
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn accept_refuses_what_an_open_document_cannot_take_as_a_text_edit() {
+    let env = hostile_project(
+        "modes",
+        &[
+            ("run.sh", "#!/bin/sh\necho run\n"),
+            ("tool.sh", "#!/bin/sh\necho tool\n"),
+        ],
+    );
+    let mut s = Session::start(env, rich_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&fanout);
+    // run.sh gains its executable bit: a disk change, impossible under an open buffer.
+    s.open("run.sh", "#!/bin/sh\necho run\n");
+    let mark = s.client.mark();
+    let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    assert_eq!(result["applied"], false, "{result}");
+    assert_eq!(result["refused"][0]["path"], "run.sh", "{result}");
+    assert_eq!(
+        result["refused"][0]["reason"],
+        "is open in the editor and cannot be changed as a text edit (its executable bit changes); close it and accept again",
+        "{result}"
+    );
+    assert!(!s.client.saw_after(mark, |m| m.is("workspace/applyEdit")));
+    assert!(!s.env.path("new.sh").exists(), "nothing written");
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn accept_refuses_a_change_under_a_symlinked_parent_and_applies_nothing() {
+    let env = hostile_project(
+        "symlink-parent",
+        &[(".gitignore", "cache\n"), ("notes.txt", "notes\n")],
+    );
+    let outside = env.base().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, env.path("cache")).unwrap();
+    // A client without file operations: the new file would have gone to disk.
+    let mut s = Session::start(env, document_changes_only_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE, "count": 1}));
+    s.wait_finished(&fanout);
+
+    let mark = s.client.mark();
+    let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    assert_eq!(result["applied"], false, "{result}");
+    assert_eq!(result["conflicts"], json!(["cache/x"]), "{result}");
+    assert_eq!(
+        result["refused"],
+        json!([{"path": "cache/x", "reason": "cache is a symlink"}]),
+        "{result}"
+    );
+    assert!(
+        result["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cache/x: cache is a symlink")),
+        "{result}"
+    );
+    assert!(
+        !s.client.saw_after(mark, |m| m.is("workspace/applyEdit")),
+        "no edit sent when any part is refused"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert_eq!(s.env.read("notes.txt"), "notes\n");
+    s.finish(&[&fanout]);
+}
+
 #[test]
 fn discard_removes_worktrees_and_branches() {
     let env = project();

@@ -199,10 +199,18 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The repository of the current folder. An accept that was interrupted there (killed, power
+/// lost) is rolled back first, whatever the command.
 fn here() -> Result<RepoPaths> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Invalid(format!("cannot read the current folder: {e}")))?;
-    RepoPaths::discover(&cwd)
+    let paths = RepoPaths::discover(&cwd)?;
+    match crate::apply::recover(&paths) {
+        Ok(Some(note)) => eprintln!("fanout: {note}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("fanout: warning: recovering an interrupted accept: {e}"),
+    }
+    Ok(paths)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<i32> {
@@ -365,7 +373,7 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
                 "{:>5} {:>5}  {} ({})",
                 format!("+{}", f.additions),
                 format!("-{}", f.deletions),
-                f.path,
+                crate::text::quote_path(&f.raw_path),
                 status.as_str().unwrap_or_default()
             );
         }
@@ -431,16 +439,33 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     let a = resolve_attempt(&states, attempt)?;
     crate::inspect::ensure_readable(&a)?;
     let markers = conflicts == ConflictMode::Markers;
-    let plan = crate::inspect::accept_to_disk(&paths, &a, markers)?;
-    if !plan.conflicts.is_empty() && !markers {
+    let done = crate::inspect::accept_to_disk(&paths, &a, markers)?;
+    if let Some(note) = &done.recovered {
+        eprintln!("fanout: {note}");
+    }
+    let plan = &done.plan;
+    if !done.applied {
+        let conflicted = !plan.conflicts.is_empty() && !markers;
         eprintln!(
-            "fanout: {} conflicts with your current files; nothing was written:",
-            a.id
+            "fanout: {} {}; nothing was written:",
+            a.id,
+            if conflicted {
+                "conflicts with your current files"
+            } else {
+                "cannot be accepted as your files are now"
+            }
         );
-        for c in &plan.conflicts {
-            eprintln!("  {c}");
+        if conflicted {
+            for c in &plan.conflicts {
+                eprintln!("  {}", crate::text::quote_path(c));
+            }
         }
-        eprintln!("(rerun with --conflicts markers to write conflict markers)");
+        for r in &done.refused {
+            eprintln!("  {}", r.line());
+        }
+        if conflicted {
+            eprintln!("(rerun with --conflicts markers to write conflict markers)");
+        }
         return Ok(1);
     }
     if plan.changes.is_empty() {
@@ -451,7 +476,12 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
         return Ok(0);
     }
     for c in &plan.changes {
-        println!("{:<10} {}", format!("{:?}", c.kind).to_lowercase(), c.path);
+        let what = if c.mode_only() {
+            "mode".to_string()
+        } else {
+            format!("{:?}", c.kind).to_lowercase()
+        };
+        println!("{what:<10} {}", c.display_path());
     }
     if !plan.conflicts.is_empty() {
         println!(
@@ -631,10 +661,7 @@ fn agents(json: bool) -> Result<i32> {
             d.source,
             escape_line(version)
         );
-        println!(
-            "    {}",
-            escape_line(&crate::repo_config::show_argv(&d.argv))
-        );
+        println!("    {}", crate::repo_config::show_argv(&d.argv));
         if let Some(note) = &d.note {
             println!("    {}", escape_line(note));
         }

@@ -347,52 +347,128 @@ struct AcceptArgs {
     attempt: String,
 }
 
+/// What the blocking part of an accept found: a reason to stop, or a plan whose disk part is
+/// already carried out (uncommitted) and whose text part is for the editor.
+enum Prepared {
+    Conflicts(Vec<String>),
+    Refused(Vec<crate::apply::Refusal>),
+    Nothing,
+    Ready {
+        changes: usize,
+        editor: Vec<crate::merge::FileChange>,
+        disk_paths: Vec<String>,
+        /// The disk part, carried out but not committed; it holds the repository's lock.
+        txn: Box<crate::apply::Transaction>,
+    },
+}
+
 async fn accept(b: &Backend, args: AcceptArgs) -> Result<Value> {
     let (repo, a) = find_attempt(b, &args.attempt).await?;
     let overlays = b.docs.overlays(&repo);
     let repo2 = repo.clone();
-    let plan = blocking(move || {
+    let support = b.caps().edit;
+    let prepared = blocking(move || {
         crate::inspect::ensure_readable(&a)?;
-        crate::inspect::merge_plan(&repo2, &a, &overlays, false)
+        let lock = crate::apply::lock(&repo2)?;
+        if let Some(note) = lock.recover()? {
+            tracing::info!("{}: {note}", repo2.workdir.display());
+        }
+        let open: std::collections::HashSet<Vec<u8>> = overlays
+            .iter()
+            .map(|o| o.path.as_bytes().to_vec())
+            .collect();
+        let plan = crate::inspect::merge_plan(&repo2, &a, &overlays, false)?;
+        if !plan.conflicts.is_empty() {
+            return Ok(Prepared::Conflicts(plan.conflicts_lossy()));
+        }
+        if plan.changes.is_empty() {
+            return Ok(Prepared::Nothing);
+        }
+        // The whole plan, the editor's part included, must pass the disk's checks before
+        // anything is sent or written.
+        let mut refused =
+            crate::apply::check(&repo2, &plan.changes, &|p| open.contains(p))?;
+        let (editor, disk) = convert::split(&plan, support);
+        for c in disk.iter().filter(|c| open.contains(&c.path)) {
+            let why = convert::not_text(c, &plan).unwrap_or("the editor cannot create or delete files");
+            refused.push(crate::apply::Refusal {
+                path: c.path.clone(),
+                reason: format!(
+                    "is open in the editor and cannot be changed as a text edit ({why}); close it and accept again"
+                ),
+            });
+        }
+        if !refused.is_empty() {
+            return Ok(Prepared::Refused(refused));
+        }
+        let disk_paths = disk.iter().map(|c| c.path_lossy()).collect();
+        let beside: Vec<Vec<u8>> = editor.iter().map(|c| c.path.clone()).collect();
+        let txn = Box::new(crate::apply::begin(lock, &disk, &beside)?);
+        Ok(Prepared::Ready {
+            changes: plan.changes.len(),
+            editor,
+            disk_paths,
+            txn,
+        })
     })
     .await?;
-    if !plan.conflicts.is_empty() {
-        return Ok(json!({"applied": false, "conflicts": plan.conflicts}));
-    }
-    if plan.changes.is_empty() {
-        return Ok(json!({"applied": true, "changes": 0}));
+    let (changes, editor, disk_paths, txn) = match prepared {
+        Prepared::Conflicts(conflicts) => {
+            return Ok(json!({"applied": false, "conflicts": conflicts}))
+        }
+        Prepared::Refused(refused) => {
+            let paths: Vec<String> = refused.iter().map(|r| r.path_lossy()).collect();
+            let lines: Vec<String> = refused.iter().map(|r| r.line()).collect();
+            return Ok(json!({
+                "applied": false,
+                "conflicts": paths,
+                "refused": refused,
+                "reason": format!("nothing was applied: {}", lines.join("; ")),
+            }));
+        }
+        Prepared::Nothing => return Ok(json!({"applied": true, "changes": 0})),
+        Prepared::Ready {
+            changes,
+            editor,
+            disk_paths,
+            txn,
+        } => (changes, editor, disk_paths, txn),
+    };
+    if editor.is_empty() {
+        blocking(move || txn.commit()).await?;
+        return Ok(json!({"applied": true, "changes": changes, "onDisk": disk_paths}));
     }
     let versions = |uri: &Uri| b.docs.version(uri);
-    let (edit, on_disk) = convert::workspace_edit(&plan, &repo.workdir, &versions, b.caps().edit);
+    let edit = convert::workspace_edit(&editor, &repo.workdir, &versions, b.caps().edit);
     let response = b
         .client
         .send_request::<ApplyWorkspaceEdit>(ApplyWorkspaceEditParams {
             label: Some(format!("fanout: accept {}", args.attempt)),
             edit,
         })
-        .await
-        .map_err(|e| Error {
-            code: ErrorCode::InternalError,
-            message: format!("workspace/applyEdit failed: {}", e.message).into(),
-            data: None,
-        })?;
-    if !response.applied {
-        let reason = response
-            .failure_reason
-            .unwrap_or_else(|| "the editor refused the edit".into());
+        .await;
+    // The disk part stands or falls with the editor's.
+    let refusal = match response {
+        Ok(r) if r.applied => None,
+        Ok(r) => Some(
+            r.failure_reason
+                .unwrap_or_else(|| "the editor refused the edit".into()),
+        ),
+        Err(e) => {
+            blocking(move || txn.rollback()).await?;
+            return Err(Error {
+                code: ErrorCode::InternalError,
+                message: format!("workspace/applyEdit failed: {}", e.message).into(),
+                data: None,
+            });
+        }
+    };
+    if let Some(reason) = refusal {
+        blocking(move || txn.rollback()).await?;
         return Ok(json!({"applied": false, "conflicts": [], "reason": reason}));
     }
-    // Creations and deletions the client cannot express go straight to disk.
-    let disk_paths: Vec<String> = on_disk.iter().map(|c| c.path.clone()).collect();
-    if !on_disk.is_empty() {
-        let workdir = repo.workdir.clone();
-        let disk_plan = crate::merge::MergePlan {
-            changes: on_disk,
-            conflicts: vec![],
-        };
-        blocking(move || crate::merge::apply_to_disk(&workdir, &disk_plan)).await?;
-    }
-    Ok(json!({"applied": true, "changes": plan.changes.len(), "onDisk": disk_paths}))
+    blocking(move || txn.commit()).await?;
+    Ok(json!({"applied": true, "changes": changes, "onDisk": disk_paths}))
 }
 
 #[derive(Deserialize)]

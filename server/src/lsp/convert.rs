@@ -1,7 +1,8 @@
 //! Translation between the engine's types and LSP's, and nowhere else: URIs and paths,
 //! merge plans as WorkspaceEdits.
 
-use crate::merge::{FileChange, MergePlan};
+use crate::diff::as_text;
+use crate::merge::{FileChange, MergePlan, MODE_EXEC, MODE_FILE};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tower_lsp_server::ls_types::{
@@ -31,39 +32,96 @@ pub struct EditSupport {
     pub create_and_delete: bool,
 }
 
-/// A plan as one WorkspaceEdit. `open` gives the version of each open document (edits to open
-/// documents are versioned, so a stale edit is refused). Changes the client cannot express
-/// (file creation/deletion without resource operations) are returned for the server to carry
-/// out on disk itself.
+/// Why a change cannot go to the editor as text, if it cannot: its content is not text
+/// (a binary file, NUL bytes), it is a symlink or changes the executable bit, its name is not
+/// UTF-8, or it is part of a type change (a file becoming a folder or the other way round),
+/// whose steps must happen in order on disk.
+pub fn not_text(c: &FileChange, plan: &MergePlan) -> Option<&'static str> {
+    let text = |b: &Option<Vec<u8>>| b.as_deref().is_none_or(|b| as_text(b).is_some());
+    let regular = |m: Option<u32>| m.is_none_or(|m| m == MODE_FILE || m == MODE_EXEC);
+    if std::str::from_utf8(&c.path).is_err() {
+        return Some("its name is not UTF-8");
+    }
+    if !regular(c.old_mode) || !regular(c.new_mode) {
+        return Some("it is a symlink");
+    }
+    if !text(&c.old) || !text(&c.new) {
+        return Some("it is not text");
+    }
+    match (c.old_mode, c.new_mode) {
+        (Some(a), Some(b)) if a != b => return Some("its executable bit changes"),
+        (None, Some(MODE_EXEC)) => return Some("it is executable"),
+        _ => {}
+    }
+    let related =
+        |p: &[u8], dir: &[u8]| p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/';
+    if plan
+        .changes
+        .iter()
+        .any(|o| related(&o.path, &c.path) || related(&c.path, &o.path))
+    {
+        return Some("a file and a folder trade places");
+    }
+    None
+}
+
+/// Split a plan into what the editor applies (text edits, and text file creations and
+/// deletions when the client has resource operations) and what must be written on disk
+/// (everything else: binary files, symlinks, modes, type changes).
+pub fn split(plan: &MergePlan, support: EditSupport) -> (Vec<FileChange>, Vec<FileChange>) {
+    let mut editor = Vec::new();
+    let mut disk = Vec::new();
+    for c in &plan.changes {
+        let expressible = match (&c.old, &c.new) {
+            (Some(_), Some(_)) => true,
+            _ => support.create_and_delete,
+        };
+        if expressible && not_text(c, plan).is_none() {
+            editor.push(c.clone());
+        } else {
+            disk.push(c.clone());
+        }
+    }
+    (editor, disk)
+}
+
+/// The path of a change inside `workdir`, bytes as they are.
+pub fn path_in(workdir: &Path, c: &FileChange) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    workdir.join(std::ffi::OsStr::from_bytes(&c.path))
+}
+
+/// Text changes (see [`split`]) as one WorkspaceEdit. `open` gives the version of each open
+/// document (edits to open documents are versioned, so a stale edit is refused).
 pub fn workspace_edit(
-    plan: &MergePlan,
+    changes: &[FileChange],
     workdir: &Path,
     open: &dyn Fn(&Uri) -> Option<i32>,
     support: EditSupport,
-) -> (WorkspaceEdit, Vec<FileChange>) {
+) -> WorkspaceEdit {
     let mut operations: Vec<DocumentChangeOperation> = Vec::new();
-    let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
-    let mut on_disk = Vec::new();
-    for c in &plan.changes {
-        let Some(uri) = uri_of(&workdir.join(&c.path)) else {
+    let mut edits_of: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+    for c in changes {
+        let Some(uri) = uri_of(&path_in(workdir, c)) else {
             continue;
         };
         let version = open(&uri);
-        let old = c.old.as_deref().map(String::from_utf8_lossy);
-        let new = c.new.as_deref().map(String::from_utf8_lossy);
+        // split() let only text through.
+        let old = c.old.as_deref().and_then(as_text);
+        let new = c.new.as_deref().and_then(as_text);
         match (old, new) {
             (Some(old), Some(new)) => {
-                let edits = text_edits(&old, &new);
+                let edits = text_edits(old, new);
                 if support.document_changes {
                     operations.push(DocumentChangeOperation::Edit(TextDocumentEdit {
                         text_document: OptionalVersionedTextDocumentIdentifier { uri, version },
                         edits: edits.into_iter().map(OneOf::Left).collect(),
                     }));
                 } else {
-                    changes.insert(uri, edits);
+                    edits_of.insert(uri, edits);
                 }
             }
-            (None, Some(new)) if support.create_and_delete => {
+            (None, Some(new)) => {
                 operations.push(DocumentChangeOperation::Op(ResourceOp::Create(
                     CreateFile {
                         uri: uri.clone(),
@@ -78,11 +136,11 @@ pub fn workspace_edit(
                     text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
                     edits: vec![OneOf::Left(TextEdit {
                         range: Range::default(),
-                        new_text: new.into_owned(),
+                        new_text: new.to_string(),
                     })],
                 }));
             }
-            (Some(_), None) if support.create_and_delete => {
+            (Some(_), None) => {
                 operations.push(DocumentChangeOperation::Op(ResourceOp::Delete(
                     DeleteFile {
                         uri,
@@ -94,21 +152,20 @@ pub fn workspace_edit(
                     },
                 )));
             }
-            _ => on_disk.push(c.clone()),
+            (None, None) => {}
         }
     }
-    let edit = if support.document_changes {
+    if support.document_changes {
         WorkspaceEdit {
             document_changes: Some(DocumentChanges::Operations(operations)),
             ..Default::default()
         }
     } else {
         WorkspaceEdit {
-            changes: Some(changes),
+            changes: Some(edits_of),
             ..Default::default()
         }
-    };
-    (edit, on_disk)
+    }
 }
 
 /// Line-level minimal edits turning `old` into `new`, so the editor keeps cursors and folds

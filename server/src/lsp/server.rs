@@ -92,6 +92,12 @@ impl Backend {
         }
         let found = RepoPaths::discover(&dir).ok();
         if let Some(repo) = &found {
+            // An accept interrupted there (killed, power lost) is rolled back first.
+            match crate::apply::recover(repo) {
+                Ok(Some(note)) => tracing::info!("{}: {note}", repo.workdir.display()),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{}: recovering an accept: {e}", repo.workdir.display()),
+            }
             self.live.watch(repo.clone());
         }
         self.repo_of_dir.insert(dir, found.clone());

@@ -80,7 +80,7 @@ fn an_untrusted_repository_runs_none_of_its_commands_until_trusted() {
 
     let review = env.ok(&["trust", "--yes"]);
     assert!(
-        review.contains("setup: [\"sh\",\"-c\",\"echo made by setup > setup-marker.txt\"]"),
+        review.contains("setup: [\"sh\", \"-c\", \"echo made by setup > setup-marker.txt\"]"),
         "{review}"
     );
     let (_, second) = env.try_task("app.py", 1, &["-n", "1"]);

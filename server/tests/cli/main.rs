@@ -1,6 +1,7 @@
 //! The `fanout` command line, driven as a user would: real repositories in temp folders, the
 //! real binary, real detached supervisors, and a fake agent script that edits files.
 
+mod accept;
 #[path = "../common/mod.rs"]
 mod common;
 mod crash;

@@ -99,20 +99,12 @@ impl TestEnv {
         })
     }
 
-    /// Everything about the user's repository that fanout must never change by itself.
+    /// Everything about the user's repository that fanout must never change by itself: every
+    /// file's bytes and mode, every symlink's target, every folder (and its mode), the index,
+    /// HEAD, branches, tags and stash.
     pub fn user_state(&self) -> UserState {
         let index = std::fs::read(self.repo.join(".git/index")).unwrap_or_default();
-        let mut files = Vec::new();
-        for e in walkdir::WalkDir::new(&self.repo).sort_by_file_name() {
-            let e = e.unwrap();
-            if e.path().components().any(|c| c.as_os_str() == ".git") || !e.file_type().is_file() {
-                continue;
-            }
-            files.push((
-                e.path().strip_prefix(&self.repo).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            ));
-        }
+        let files = tree_entries(&self.repo);
         let branches = self
             .git(&[
                 "for-each-ref",
@@ -166,9 +158,44 @@ pub struct UserState {
     pub head: String,
     pub head_ref: String,
     pub index: Vec<u8>,
-    pub files: Vec<(PathBuf, Vec<u8>)>,
+    pub files: Vec<(PathBuf, Entry)>,
     pub branches: Vec<String>,
     pub stash: String,
+}
+
+/// One thing in a working tree, as lstat sees it (symlinks are never followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File { mode: u32, bytes: Vec<u8> },
+    Link(PathBuf),
+    Dir { mode: u32 },
+}
+
+/// Everything under `root` but `.git`, sorted by name, symlinks as themselves.
+pub fn tree_entries(root: &Path) -> Vec<(PathBuf, Entry)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+        if rel.components().any(|c| c.as_os_str() == ".git") {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(e.path()).unwrap();
+        let mode = meta.permissions().mode() & 0o7777;
+        let entry = if meta.file_type().is_symlink() {
+            Entry::Link(std::fs::read_link(e.path()).unwrap())
+        } else if meta.is_dir() {
+            Entry::Dir { mode }
+        } else {
+            Entry::File {
+                mode,
+                bytes: std::fs::read(e.path()).unwrap(),
+            }
+        };
+        out.push((rel, entry));
+    }
+    out
 }
 
 /// Poll `check` until it gives a value or `timeout` passes (then panic naming `what`).
