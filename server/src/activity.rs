@@ -49,6 +49,11 @@ pub struct Activity {
     pub tokens: Option<u64>,
     /// Cost in US dollars so far, when the agent reports one above zero.
     pub cost_usd: Option<f64>,
+    /// While the agent's latest news is that it is retrying its model API (Claude Code's
+    /// `api_retry`, Codex's `Reconnecting...`, aider's `Retrying in`): what it said. The
+    /// attempt shows as stalled meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
     /// The agent's session whose figures are cumulative (Codex's thread, Qwen's session),
     /// kept in the record so that a follow-up resuming it does not count its earlier runs
     /// twice.
@@ -120,6 +125,7 @@ impl Activity {
             tokens: self.tokens,
             cost_usd: self.cost_usd,
             session: self.session.clone(),
+            retrying: None,
             earlier: Counted {
                 tokens: self.tokens,
                 cost: self.cost_usd,
@@ -161,9 +167,21 @@ impl Activity {
             return;
         }
         self.last = Some(shorten(line));
+        // aider (through litellm): "litellm.APIConnectionError: ... Retrying in 0.2 seconds..."
+        self.retrying =
+            (line.contains("Retrying in ") || line.starts_with("Retrying")).then(|| shorten(line));
     }
 
     fn feed_event(&mut self, v: &Value) {
+        if let Some(retry) = retry_of(v) {
+            self.reply.clear();
+            self.last = Some(shorten(&retry));
+            self.retrying = Some(shorten(&retry));
+            return;
+        }
+        if !is_noise(v) {
+            self.retrying = None;
+        }
         if let Some(piece) = reply_piece(v) {
             self.reply.push_str(piece);
             if !self.reply.trim().is_empty() {
@@ -180,6 +198,21 @@ impl Activity {
 
     fn take_usage(&mut self, v: &Value) {
         let ty = v.get("type").and_then(Value::as_str).unwrap_or_default();
+        // Copilot's usage file (`--usage-output-file`): the run's tokens per model; its
+        // input tokens include the cached ones.
+        if let Some(models) = v.get("modelMetrics").and_then(Value::as_object) {
+            let mut total = None;
+            for m in models.values() {
+                let get = |k: &str| m.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
+                if let (Some(i), Some(o)) = (get("inputTokens"), get("outputTokens")) {
+                    total = Some(total.unwrap_or(0) + i + o);
+                }
+            }
+            if total.is_some() {
+                self.run.tokens = total;
+            }
+            return;
+        }
         // Claude Code / Qwen / Cursor / Amp / Gemini: the final `result` event carries the
         // run's totals (Qwen's: its session's).
         if ty == "result" {
@@ -227,12 +260,50 @@ impl Activity {
     }
 }
 
-/// A piece of a reply streamed in parts (Gemini's `message` events with `"delta": true`).
+/// A piece of a reply streamed in parts (Gemini's `message` events with `"delta": true`,
+/// Copilot's `assistant.message_delta`).
 fn reply_piece(v: &Value) -> Option<&str> {
-    let is_piece = v.get("type").and_then(Value::as_str) == Some("message")
+    let ty = v.get("type").and_then(Value::as_str);
+    if ty == Some("assistant.message_delta") {
+        return v.pointer("/data/deltaContent").and_then(Value::as_str);
+    }
+    let is_piece = ty == Some("message")
         && v.get("role").and_then(Value::as_str) == Some("assistant")
         && v.get("delta").and_then(Value::as_bool) == Some(true);
     is_piece.then(|| v.get("content").and_then(Value::as_str))?
+}
+
+/// What a retry event says: the agent's model API failed and it tries again.
+fn retry_of(v: &Value) -> Option<String> {
+    let ty = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    // Claude Code: {"type":"system","subtype":"api_retry","attempt":3,"max_retries":10,...}
+    if ty == "system" && v.get("subtype").and_then(Value::as_str) == Some("api_retry") {
+        let n = |k: &str| v.get(k).and_then(Value::as_u64);
+        let mut what = match (n("attempt"), n("max_retries")) {
+            (Some(a), Some(m)) => format!("API retry {a} of {m}"),
+            (Some(a), None) => format!("API retry {a}"),
+            _ => "API retry".to_string(),
+        };
+        if let Some(status) = n("error_status") {
+            what.push_str(&format!(" (HTTP {status})"));
+        }
+        return Some(what);
+    }
+    // Codex: {"type":"error","message":"Reconnecting... waiting for network (...)"}, forever
+    // when the provider cannot be reached.
+    if ty == "error" {
+        let m = v.get("message").and_then(Value::as_str)?;
+        if m.starts_with("Reconnecting") {
+            return Some(first_line(m));
+        }
+    }
+    None
+}
+
+/// Events that say nothing about progress (Copilot's bookkeeping), which leave a retry
+/// showing.
+fn is_noise(v: &Value) -> bool {
+    v.get("ephemeral").and_then(Value::as_bool) == Some(true)
 }
 
 /// OpenCode's step tokens: its `total`, or else every part of it.
@@ -318,19 +389,24 @@ fn tokens_in(u: Option<&Value>) -> Option<u64> {
 /// A short description of the action in an event, if it is one.
 fn action_of(v: &Value) -> Option<String> {
     let ty = v.get("type").and_then(Value::as_str).unwrap_or_default();
-    // Claude Code: the API failed and the request is retried (an attempt stuck there is
-    // not idle).
-    if ty == "system" && v.get("subtype").and_then(Value::as_str) == Some("api_retry") {
-        let n = |k: &str| v.get(k).and_then(Value::as_u64);
-        let mut what = match (n("attempt"), n("max_retries")) {
-            (Some(a), Some(m)) => format!("API retry {a} of {m}"),
-            (Some(a), None) => format!("API retry {a}"),
-            _ => "API retry".to_string(),
-        };
-        if let Some(status) = n("error_status") {
-            what.push_str(&format!(" (HTTP {status})"));
-        }
-        return Some(what);
+    // Codex: errors it reports and goes on from, or ends with.
+    if ty == "error" {
+        return v.get("message").and_then(Value::as_str).map(first_line);
+    }
+    // Copilot: tool executions and its replies.
+    if ty == "tool.execution_start" {
+        let d = v.get("data")?;
+        return Some(tool_action(
+            d.get("toolName")?.as_str()?,
+            d.get("arguments").unwrap_or(&Value::Null),
+        ));
+    }
+    if ty == "assistant.message" {
+        return v
+            .pointer("/data/content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+            .map(first_line);
     }
     // Claude Code / Amp: assistant messages hold tool_use and text blocks.
     if let Some(content) = v.pointer("/message/content").and_then(Value::as_array) {
