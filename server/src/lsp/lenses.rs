@@ -1,7 +1,7 @@
 //! Code lenses: `Try N approaches` on every task line, and one lens per attempt (plus
 //! `Accept #n`) on the task a fanout was started from.
 
-use crate::labels::{activity_label, duration, verify_label};
+use crate::labels::{duration, verify_label};
 use crate::state::{AttemptState, Phase};
 use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
 use crate::tasks::Task;
@@ -82,7 +82,7 @@ const LENS_ACTIVITY_CHARS: usize = 48;
 /// `#1 claude ⟳ running 1m12s · editing src/lib.rs`, `#2 codex ✓ tests +12 −3`,
 /// `#3 gemini ✗ exit 1`, `#4 claude ✓ +12 −3 (same as #2)`.
 pub fn title(a: &AttemptStatus) -> String {
-    let head = format!("#{} {}", a.n, a.agent);
+    let head = format!("#{} {}", a.n, a.agent_label());
     let stat = a
         .diffstat
         .filter(|d| d.files > 0)
@@ -99,9 +99,7 @@ pub fn title(a: &AttemptStatus) -> String {
         .unwrap_or_default();
     let elapsed = a.elapsed_secs.map(duration).unwrap_or_default();
     let doing = a
-        .activity
-        .as_ref()
-        .map(activity_label)
+        .doing()
         .map(|s| crate::labels::shorten(&s, LENS_ACTIVITY_CHARS))
         .filter(|s| !s.is_empty())
         .map(|s| format!(" · {s}"))

@@ -324,6 +324,11 @@ fn agents_lists_profiles_with_detection_and_argv() {
     );
     assert_eq!(claude["usable"], true);
     assert_eq!(
+        claude["version"],
+        Value::Null,
+        "a command of the user's own is never run to ask its version"
+    );
+    assert_eq!(
         claude["argv"],
         serde_json::json!(["claude", "-p", "{prompt}", "--model", "opus"])
     );
@@ -338,9 +343,9 @@ fn agents_lists_profiles_with_detection_and_argv() {
         serde_json::json!([
             "codex",
             "exec",
+            "--json",
             "--sandbox",
             "workspace-write",
-            "--json",
             "{prompt}"
         ]),
         "no model: no -m"
