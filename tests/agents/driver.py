@@ -4,7 +4,7 @@
 For each CLI: a fresh git repository with a TODO, its own HOME / XDG folders (nothing is
 written to the real home), only environment variables and config files pointing the CLI at
 the server; then the real `fanout` binary: `fanout try --file app.py --line 4 -n 2 --agent
-NAME` with the built-in profile (qwen has none: a user profile), waiting for both attempts
+NAME` with the built-in profile, waiting for both attempts
 (polling `fanout status --json`, with a deadline), and the checks:
 
   - both attempts succeeded (exit 0);
@@ -42,18 +42,7 @@ FILES = {"app.py": APP_PY, ".gitignore": "__pycache__/\n", "README.md": "A tiny 
 
 # Checks that fail because of a fanout problem outside this suite's files, reported and left
 # for its owners: (cli, check) -> why.
-KNOWN = {
-    ("aider", "diff"): (
-        "aider adds `.aider*` to .gitignore (and writes .aider.chat.history.md, "
-        ".aider.input.history, .aider.tags.cache.v4/ into the worktree); fanout commits the "
-        ".gitignore change as part of the attempt, so accepting it edits the user's .gitignore"
-    ),
-    ("claude", "continue tokens"): (
-        "after `fanout continue`, the status shows the follow-up run's tokens only: "
-        "followup.rs resets the activity and supervisor.rs starts a fresh Activity, so the "
-        "earlier runs are dropped (activity::Activity::for_next_run exists for this)"
-    ),
-}
+KNOWN = {}
 
 
 class Suite:
@@ -195,16 +184,6 @@ def setup_opencode(home, url, env, config_home):
     env.update({"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1"})
 
 
-def warm_opencode(case):
-    # OpenCode creates its database on first use; two processes doing that at the same
-    # instant (two attempts of a first fanout) fail with "database is locked". A user who
-    # has run opencode before has the database: so has this test (`opencode models` makes
-    # it, and shows that the provider is configured).
-    out = case.run(["opencode", "models", "scripted"], cwd=case.root, timeout=60)
-    if "scripted/scripted-model" not in out.stdout:
-        raise RuntimeError(f"opencode does not list the scripted provider: {out.stdout}{out.stderr}")
-
-
 def setup_aider(home, url, env):
     env.update({
         "OPENAI_API_BASE": f"{url}/v1",
@@ -230,12 +209,53 @@ def setup_qwen(home, url, env):
                 "OPENAI_MODEL": "scripted-model"})
 
 
-# qwen has no built-in profile in fanout: the user profile a qwen user would write.
-QWEN_PROFILE = """
-[agent.qwen]
-command = ["qwen", "-p", "{prompt}", "--approval-mode", "auto-edit", "--output-format", "stream-json"]
-continue_command = ["qwen", "-c", "-p", "{prompt}", "--approval-mode", "auto-edit", "--output-format", "stream-json"]
-"""
+# With no model reachable (a port nothing listens on), claude retries its API for minutes and
+# codex reconnects forever: fanout shows them as stalled, and their `timeout` stops them.
+OFFLINE_TIMEOUT = 20
+OFFLINE_SAYS = {"claude": "API retry", "codex": "Reconnecting"}
+
+
+def offline_profiles(home):
+    dead = "http://127.0.0.1:9"
+    codex_home = os.path.join(home, ".codex-offline")
+    write(os.path.join(codex_home, "config.toml"), (
+        'model = "gpt-5.5"\nmodel_provider = "scripted"\n\n'
+        "[model_providers.scripted]\n"
+        'name = "Unreachable model"\n'
+        f'base_url = "{dead}/v1"\n'
+        'env_key = "SCRIPTED_API_KEY"\n'
+        'wire_api = "responses"\n'
+    ))
+    return (
+        f'\n[agent.claude-offline]\nextends = "claude"\ntimeout = "{OFFLINE_TIMEOUT}s"\n'
+        f'env = {{ ANTHROPIC_BASE_URL = "{dead}" }}\n'
+        f'\n[agent.codex-offline]\nextends = "codex"\ntimeout = "{OFFLINE_TIMEOUT}s"\n'
+        f'env = {{ CODEX_HOME = "{codex_home}" }}\n'
+    )
+
+
+def offline(suite, case, cli):
+    """`fanout try` with the model unreachable: status says stalled with the CLI's retry, and
+    the profile's timeout stops the agent, the state saying why."""
+    check = suite.check
+    out = case.fanout("try", "--file", "app.py", "--line", "4", "-n", "1", "--agent",
+                      f"{cli}-offline", "--json")
+    if not check(cli, "offline try", out.returncode == 0, out.stderr.strip()):
+        return
+    attempt = json.loads(out.stdout)["attempts"][0]
+    seen = set()
+
+    def finished():
+        a = {x["id"]: x for x in case.attempts()}[attempt]
+        if a.get("stalled"):
+            seen.add(a["stalled"])
+        return a if a["state"] not in ("queued", "running") else None
+    a = wait_for(f"{cli}-offline to stop", OFFLINE_TIMEOUT + 60, finished, interval=0.5)
+    check(cli, "offline shows stalled", any(f"stalled ({OFFLINE_SAYS[cli]}" in t for t in seen),
+          f"status showed {sorted(seen)}")
+    check(cli, "offline timeout stops it",
+          a["state"] == "cancelled" and f"timeout of {OFFLINE_TIMEOUT}s" in (a.get("error") or ""),
+          f"{a['state']}: {a.get('error')}; log: {case.log_of(attempt).splitlines()[-6:]}")
 
 
 def all_requests(e):
@@ -298,15 +318,13 @@ class Case:
             setup(self.home, server.url, self.env, self.config)
         else:
             setup(self.home, server.url, self.env)
-        profile = QWEN_PROFILE if cli == "qwen" else ""
-        write(os.path.join(self.config, "fanout", "config.toml"), f"stagger_ms = 0\n{profile}")
+        write(os.path.join(self.config, "fanout", "config.toml"),
+              "stagger_ms = 0\n" + offline_profiles(self.home))
         for name, text in FILES.items():
             write(os.path.join(self.repo, name), text)
         self.git("init", "-q", "-b", "main")
         self.git("add", "-A")
         self.git("commit", "-q", "-m", "initial")
-        if cli == "opencode":
-            warm_opencode(self)
 
     def run(self, argv, cwd=None, timeout=120):
         return subprocess.run(argv, cwd=cwd or self.repo, env=self.env, capture_output=True,
@@ -484,6 +502,8 @@ def run_case(suite, server, cli, resumes, counted):
     # A follow-up in the agent's own session.
     if resumes and states[ids[0]] == ("succeeded", 0):
         follow(suite, server, case, cli, ids[0], by_id[ids[0]], counted)
+    if cli in OFFLINE_SAYS:
+        offline(suite, case, cli)
     return case
 
 
