@@ -263,9 +263,14 @@ fn copilot_levels(c: &LevelContext) -> Result<LevelFlags, String> {
     match c.level {
         Permissions::Edits => {}
         Permissions::EditsVerify => {
+            // `shell(CMD)` matches the command exactly, `shell(CMD:*)` with arguments after it
+            // (`copilot help permissions`).
             for cmd in c.commands {
+                let line = command_line(cmd);
                 f.args.push("--allow-tool".into());
-                f.args.push(format!("shell({})", command_line(cmd)));
+                f.args.push(format!("shell({line})"));
+                f.args.push("--allow-tool".into());
+                f.args.push(format!("shell({line}:*)"));
             }
         }
         Permissions::Full => f = flags(&["--allow-all"]),
@@ -1388,7 +1393,11 @@ mod tests {
                 "--allow-tool",
                 "shell(python3 -m unittest)",
                 "--allow-tool",
-                "shell(npm ci)"
+                "shell(python3 -m unittest:*)",
+                "--allow-tool",
+                "shell(npm ci)",
+                "--allow-tool",
+                "shell(npm ci:*)"
             ])
         );
         assert_eq!(
