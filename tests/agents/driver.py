@@ -456,6 +456,16 @@ def run_case(suite, server, cli, resumes, counted):
         ok = d.returncode == 0 and files == ["app.py"] and removed == [TASK_LINE] and added == [DONE_LINE]
         check(cli, "diff", ok, f"{i}: files {files}, removed {removed}, added {added}\n{d.stdout[-1500:]}{d.stderr}")
 
+    if cli == "aider":
+        # aider commits its edit on the attempt branch itself: that commit stays part of the
+        # attempt (the diff above is measured from the snapshot, through it).
+        snapshot = [f["snapshot"] for f in case.status()["fanouts"] if f["id"] == started["fanout"]][0]
+        for i in ids:
+            log = case.run(["git", "log", "--format=%an|%s", f"{snapshot}..{by_id[i]['branch']}"])
+            # Its commit message is what the server answered its weak-model request.
+            check(cli, "its commits stay on the attempt branch", "|Scripted reply." in log.stdout,
+                  f"{i}: {by_id[i]['branch']}: {log.stdout}{log.stderr}")
+
     # What the agent left in its worktree besides its change (ignored files are not part of
     # the attempt, but show what the CLI writes there).
     for i in ids[:1]:
