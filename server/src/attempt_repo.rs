@@ -135,12 +135,14 @@ impl AttemptRepo {
     }
 
     /// The worktree's files as a tree: tracked and new files, ignore rules applied (as
-    /// `git add -A` does), files setup created left as they were in `base`, and nested
-    /// repositories left out with a note.
+    /// `git add -A` does), files setup created left as they were in `base`, new files named
+    /// like the agent CLI's own (`own_files`, e.g. aider's `.aider*` histories and caches)
+    /// left out, and nested repositories left out with a note.
     pub fn worktree_tree(
         &self,
         base: &git2::Tree,
         setup_outputs: &BTreeMap<String, Option<String>>,
+        own_files: &[String],
     ) -> Result<WorktreeTree> {
         std::fs::create_dir_all(&self.scratch).at(&self.scratch)?;
         let index_file = crate::snapshot::TempFile(self.scratch.join(format!(
@@ -154,7 +156,8 @@ impl AttemptRepo {
         }
         let mut index = Index::open(&index_file.0)?;
         self.repo.set_index(&mut index)?;
-        let notes = add_worktree_files(&self.worktree, &mut index)?;
+        let own = OwnFiles::new(own_files, base)?;
+        let notes = add_worktree_files(&self.worktree, &mut index, &own)?;
         leave_out_setup_outputs(&mut index, base, setup_outputs)?;
         index.write()?;
         let tree = index.write_tree()?;
@@ -198,12 +201,27 @@ impl AttemptRepo {
 /// Add every file of the worktree to `index` (updating and removing entries too), except
 /// nested repositories: a folder with a `.git` of its own is not part of the attempt's change
 /// (git would record it as a submodule pointer, or fail when it has no commit).
-fn add_worktree_files(worktree: &Path, index: &mut Index) -> Result<Vec<String>> {
+fn add_worktree_files(worktree: &Path, index: &mut Index, own: &OwnFiles) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let mut nested: Vec<String> = Vec::new();
-    index.update_all(["*"], None)?;
+    {
+        let mut skip_own = |path: &Path, _spec: &[u8]| -> i32 { i32::from(own.is_own(path)) };
+        index.update_all(["*"], Some(&mut skip_own))?;
+    }
+    // The CLI's own files that an earlier run's index holds (none should) go.
+    let stale: Vec<PathBuf> = index
+        .iter()
+        .map(|e| PathBuf::from(String::from_utf8_lossy(&e.path).into_owned()))
+        .filter(|p| own.is_own(p))
+        .collect();
+    for p in stale {
+        index.remove_path(&p)?;
+    }
     {
         let mut skip_nested = |path: &Path, _spec: &[u8]| -> i32 {
+            if own.is_own(path) {
+                return 1;
+            }
             let full = worktree.join(path);
             if full.is_dir() && full.join(".git").exists() {
                 nested.push(path.to_string_lossy().trim_end_matches('/').to_string());
@@ -237,6 +255,44 @@ fn add_worktree_files(worktree: &Path, index: &mut Index) -> Result<Vec<String>>
         ));
     }
     Ok(notes)
+}
+
+/// Names of the files an agent CLI writes for itself: a path is one when a component of it
+/// matches (gitignore-style, `.aider*`) and the snapshot did not have it (a file the user
+/// tracks stays part of the attempt whatever its name).
+struct OwnFiles<'a> {
+    set: Option<globset::GlobSet>,
+    base: &'a git2::Tree<'a>,
+}
+
+impl<'a> OwnFiles<'a> {
+    fn new(globs: &[String], base: &'a git2::Tree<'a>) -> Result<OwnFiles<'a>> {
+        if globs.is_empty() {
+            return Ok(OwnFiles { set: None, base });
+        }
+        let mut b = globset::GlobSetBuilder::new();
+        for g in globs {
+            b.add(
+                globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("bad file name pattern '{g}': {e}")))?,
+            );
+        }
+        let set = b.build().map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(OwnFiles {
+            set: Some(set),
+            base,
+        })
+    }
+
+    fn is_own(&self, path: &Path) -> bool {
+        let Some(set) = &self.set else { return false };
+        let named = path
+            .components()
+            .any(|c| set.is_match(Path::new(c.as_os_str())));
+        named && self.base.get_path(path).is_err()
+    }
 }
 
 /// Put setup's own output back as it was in the snapshot, unless the agent changed it after.

@@ -173,7 +173,7 @@ fn uncollected_work(
         .repo
         .find_commit(git2::Oid::from_str(&a.base_commit)?)?
         .tree()?;
-    let wt = ar.worktree_tree(&base, &a.setup_outputs)?;
+    let wt = ar.worktree_tree(&base, &a.setup_outputs, &a.own_files)?;
     let tip = ar.branch_tip()?;
     let tip_tree = ar.repo.find_commit(tip)?.tree()?;
     if wt.tree == tip_tree.id() {

@@ -1,25 +1,13 @@
-//! User configuration (`$XDG_CONFIG_HOME/fanout/config.toml`) and agent profiles.
+//! User configuration (`$XDG_CONFIG_HOME/fanout/config.toml`). Agent profiles and the
+//! roster are resolved by `agents`, which this module hands its tables to.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// How to run one coding-agent CLI: an argv template, never a shell string.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AgentProfile {
-    /// argv; `{prompt}`, `{prompt_file}`, `{model}`, `{worktree}`, `{attempt}` expand inside one argument.
-    pub command: Vec<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// argv for a follow-up (`fanout continue`) that resumes the agent's own session, where
-    /// the CLI can; without it, a follow-up runs `command` again with the new prompt.
-    #[serde(default)]
-    pub continue_command: Option<Vec<String>>,
-}
+pub use crate::agents::AgentProfile;
+use crate::agents::Permissions;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +28,13 @@ pub struct Config {
     pub stagger_ms: Option<u64>,
     /// Extra instructions added to every prompt.
     pub prompt: Option<String>,
+    /// What the built-in agents may do without asking: "edits", "edits+verify" or "full"
+    /// (default: each CLI's own default, docs/agents.md); a profile's own setting wins.
+    pub permissions: Option<Permissions>,
+    /// Seconds without output after which an attempt shows as stalled (default 120).
+    pub stall_secs: Option<u64>,
+    /// Stop each agent run after this long: "30m", "2h" (default: no limit).
+    pub timeout: Option<String>,
     /// Where this configuration was read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -82,13 +77,27 @@ impl Config {
             path: path.into(),
             message: toml_message(&text, &e),
         })?;
-        for (name, profile) in &config.agent {
-            if profile.command.is_empty() || profile.command[0].is_empty() {
-                return Err(Error::Config {
-                    path: path.into(),
-                    message: format!("agent.{name}.command must be a non-empty argv array"),
-                });
+        let invalid = |message: String| Error::Config {
+            path: path.into(),
+            message,
+        };
+        for (name, p) in &config.agent {
+            if !p.command.is_empty() && p.command[0].is_empty() {
+                return Err(invalid(format!(
+                    "agent.{name}.command must start with a program"
+                )));
             }
+            if !p.command.is_empty() && p.extends.is_some() {
+                return Err(invalid(format!(
+                    "agent.{name}: set either `command` (an argv of its own) or `extends` (a profile to build on), not both"
+                )));
+            }
+            if let Some(t) = &p.timeout {
+                parse_age(t).map_err(|e| invalid(format!("agent.{name}.timeout: {e}")))?;
+            }
+        }
+        if let Some(t) = &config.timeout {
+            parse_age(t).map_err(|e| invalid(format!("timeout: {e}")))?;
         }
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -108,35 +117,16 @@ impl Config {
         parse_age(self.gc_age.as_deref().unwrap_or("7d"))
     }
 
-    /// Every profile by name: built-ins, overridden by the user's.
-    pub fn profiles(&self) -> BTreeMap<String, AgentProfile> {
-        let mut all = crate::agents::builtin_profiles();
-        for (name, p) in &self.agent {
-            all.insert(name.clone(), p.clone());
-        }
-        all
+    /// `timeout` in seconds.
+    pub fn timeout_secs(&self) -> Result<Option<u64>> {
+        self.timeout.as_deref().map(parse_age).transpose()
     }
 
     /// The roster to rotate through when the user names no agent: `agents` from the config,
     /// else the user's own profiles, else the built-ins whose binary is installed.
     pub fn default_roster(&self) -> Result<Vec<String>> {
-        if let Some(agents) = self.agents.as_ref().filter(|a| !a.is_empty()) {
-            return Ok(agents.clone());
-        }
-        if !self.agent.is_empty() {
-            return Ok(self.agent.keys().cloned().collect());
-        }
-        let installed: Vec<String> = crate::agents::builtin_profiles()
-            .into_iter()
-            .filter(|(_, p)| crate::agents::find_program(&p.command[0]).is_some())
-            .map(|(n, _)| n)
-            .collect();
-        if installed.is_empty() {
-            return Err(Error::NoAgents(
-                self.source.clone().unwrap_or_else(Self::user_path),
-            ));
-        }
-        Ok(installed)
+        crate::agents::default_roster(self.agents.as_deref(), &self.agent)
+            .ok_or_else(|| Error::NoAgents(self.source.clone().unwrap_or_else(Self::user_path)))
     }
 }
 
@@ -160,7 +150,9 @@ pub fn parse_age(text: &str) -> Result<u64> {
         None => (text, "s"),
     };
     let n: u64 = num.parse().map_err(|_| {
-        Error::Invalid(format!("bad age '{text}': expected e.g. 7d, 12h, 30m, 90s"))
+        Error::Invalid(format!(
+            "bad duration '{text}': write e.g. 7d, 12h, 30m, 90s"
+        ))
     })?;
     let mult = match unit {
         "s" => 1,
@@ -170,7 +162,7 @@ pub fn parse_age(text: &str) -> Result<u64> {
         "w" => 7 * 86400,
         _ => {
             return Err(Error::Invalid(format!(
-                "bad age '{text}': unit must be s, m, h, d or w"
+                "bad duration '{text}': the unit is s, m, h, d or w"
             )))
         }
     };

@@ -13,7 +13,7 @@ pub enum Error {
     LineOutOfRange(String, usize, usize),
     #[error("unknown agent '{0}' (known: {1})")]
     UnknownAgent(String, String),
-    #[error("agent '{agent}': command '{program}' not found on PATH")]
+    #[error("agent '{agent}': {}", crate::agents::missing_program(program))]
     AgentNotFound { agent: String, program: String },
     #[error("no agents configured: pass --agent NAME or set `agents` in {0}")]
     NoAgents(PathBuf),

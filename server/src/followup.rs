@@ -34,22 +34,24 @@ pub fn continue_attempt(
         )));
     }
     let eff = crate::repo_config::effective(user, &paths.workdir)?;
-    let mut profile = crate::fork::resolve_profile(&eff.config.profiles(), &a.agent)?;
-    if let Some(cmd) = profile.continue_command.take() {
-        profile.command = cmd;
-    }
+    // The same profile and model as the attempt's first run.
+    let spec = match &a.model {
+        Some(m) => format!("{}:{m}", a.agent),
+        None => a.agent.clone(),
+    };
+    let profile = crate::launch::resolve_profile(&eff, &spec)?;
     let states = StateDir::new(paths.state_dir.clone());
     let fanout = states.load_fanout(&a.fanout)?;
     let run = a.runs + 1;
     let full_prompt = crate::prompt::follow_up(&fanout.task, prompt);
     let dir = states.attempt_dir_of(a);
-    let base = crate::fork::base_env_of(paths, a, &fanout.task);
-    let (argv, env) = crate::fork::command_for(
+    let base = crate::launch::base_env_of(paths, a, &fanout.task);
+    let launched = crate::launch::command_for(
         &profile,
+        crate::launch::Run::FollowUp(run),
         &a.id,
         &a.worktree,
         &dir,
-        &format!("prompt-{run}.txt"),
         &full_prompt,
         base,
     )?;
@@ -57,14 +59,22 @@ pub fn continue_attempt(
     let mut next = a.clone();
     next.state = AttemptState::Queued;
     next.runs = run;
-    next.argv = argv;
-    next.env = env;
+    next.argv = launched.argv;
+    next.env = launched.env;
+    next.usage_file = launched.usage_file;
+    next.permissions = profile.permissions;
+    next.stall_secs = profile.stall_secs;
+    next.timeout_secs = profile.timeout_secs;
+    next.own_files = profile.own_files.clone();
+    next.stalled_since = None;
     next.start_delay_ms = 0;
+    next.start_after = None;
     next.started_at = None;
     next.finished_at = None;
     next.exit_code = None;
     next.verify = None;
-    next.activity = None;
+    // The activity stays: the follow-up's figures add to the earlier runs' (the supervisor
+    // goes on from it), and the last action shows until the new run does something.
     next.phase = None;
     next.error = None;
     next.supervisor_pid = None;

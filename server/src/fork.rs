@@ -1,8 +1,8 @@
 //! `try`: fork one task into N attempts: snapshot, worktrees, supervisors.
 
-use crate::agents::{expand_argv, find_program, Expansion};
+use crate::agents::{Resolved, Start, STAGGER_MS};
 use crate::checkout::{create_worktrees, WorktreeSpec};
-use crate::config::{AgentProfile, Config, MAX_ATTEMPTS};
+use crate::config::{Config, MAX_ATTEMPTS};
 use crate::error::{Error, IoContext, Result};
 use crate::ids::{attempt_id, new_fanout_id, now_secs, slug};
 use crate::repo::RepoPaths;
@@ -11,7 +11,6 @@ use crate::snapshot::{snapshot_commit, Overlay};
 use crate::state::{AttemptRecord, AttemptState, FanoutRecord, StateDir};
 use crate::task::Task;
 use crate::tasks;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What to fork.
@@ -23,7 +22,7 @@ pub struct ForkRequest {
     pub line: usize,
     /// Number of attempts; default: as many as `agents` names, else the config's.
     pub count: Option<usize>,
-    /// Agents to rotate through; default: the config's roster.
+    /// Agents to rotate through (`claude`, `claude:sonnet`); default: the config's roster.
     pub agents: Vec<String>,
     /// Replaces the task's text in the prompt (and allows forking a line with no task).
     pub prompt: Option<String>,
@@ -43,15 +42,14 @@ pub struct ForkResult {
 /// One attempt's plan, resolved before anything is created.
 struct Planned {
     n: usize,
-    agent: String,
-    profile: AgentProfile,
+    profile: Resolved,
     start_delay_ms: u64,
+    start_after: Option<usize>,
 }
 
-/// Agent CLIs that corrupt or race on their own config files when several start in the same
-/// instant (Claude Code's ~/.claude.json, Cursor's CLI config): their starts are staggered.
-const RACY_AGENTS: [&str; 2] = ["claude", "cursor-agent"];
-const DEFAULT_STAGGER_MS: u64 = 2000;
+/// How long an attempt waits at most for the one before to print its first line
+/// ([`Start::AfterFirstOutput`]): a CLI's first run may take a while to set itself up.
+const FIRST_OUTPUT_WAIT_MS: u64 = 15_000;
 
 /// Everything decided before the supervisors start.
 struct Prepared<'a> {
@@ -73,7 +71,7 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
     let config = &eff.config;
     let text = file_text(paths, req)?;
     let task = find_task(req, &text)?;
-    let plan = plan_attempts(config, req)?;
+    let plan = plan_attempts(&eff, req)?;
     let root = worktree_root(paths, config)?;
 
     let fanout_id = new_fanout_id();
@@ -182,18 +180,28 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
         let id = attempt_id(&p.fanout_id, planned.n);
         let dir = states.attempt_dir(&p.fanout_id, planned.n);
         std::fs::create_dir_all(&dir).at(&dir)?;
-        let (argv, env) = agent_command(p, planned, spec, &dir, &p.prompt)?;
+        let env = crate::launch::agent_env(p.paths, &id, planned.n, &spec.path, &p.task);
+        let launched = crate::launch::command_for(
+            &planned.profile,
+            crate::launch::Run::First,
+            &id,
+            &spec.path,
+            &dir,
+            &p.prompt,
+            env,
+        )?;
+        let profile = &planned.profile;
         states.write_attempt(&AttemptRecord {
             id: id.clone(),
             fanout: p.fanout_id.clone(),
             n: planned.n,
-            agent: planned.agent.clone(),
+            agent: profile.name.clone(),
             state: AttemptState::Queued,
             branch: spec.branch.clone(),
             worktree: spec.path.clone(),
             worktree_name: spec.name.clone(),
-            argv,
-            env,
+            argv: launched.argv,
+            env: launched.env,
             base_commit: p.snapshot.to_string(),
             start_delay_ms: planned.start_delay_ms,
             created_at,
@@ -224,6 +232,14 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
             outside_changes: Vec::new(),
             stopped_processes: 0,
             notes: Vec::new(),
+            model: profile.model.clone(),
+            permissions: profile.permissions,
+            stall_secs: profile.stall_secs,
+            timeout_secs: profile.timeout_secs,
+            stalled_since: None,
+            own_files: profile.own_files.clone(),
+            usage_file: launched.usage_file,
+            start_after: planned.start_after,
             discard: None,
         })?;
         crate::fault::point("fork.attempt-recorded");
@@ -252,86 +268,6 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
     })
 }
 
-/// The agent's argv and environment for one run, with the prompt written to `prompt.txt` in
-/// the attempt's folder (or `prompt-<run>.txt` for a follow-up).
-fn agent_command(
-    p: &Prepared,
-    planned: &Planned,
-    spec: &WorktreeSpec,
-    dir: &Path,
-    prompt: &str,
-) -> Result<(Vec<String>, BTreeMap<String, String>)> {
-    let id = attempt_id(&p.fanout_id, planned.n);
-    let env = agent_env(p.paths, &id, planned.n, &spec.path, &p.task);
-    command_for(
-        &planned.profile,
-        &id,
-        &spec.path,
-        dir,
-        "prompt.txt",
-        prompt,
-        env,
-    )
-}
-
-/// FANOUT_* for every command of an attempt (setup, agent, verify).
-fn agent_env(
-    paths: &RepoPaths,
-    id: &str,
-    n: usize,
-    worktree: &Path,
-    task: &Task,
-) -> BTreeMap<String, String> {
-    let (fanout, _) = crate::ids::parse_attempt_id(id).unwrap_or((id, n));
-    [
-        ("FANOUT_ATTEMPT", id.to_string()),
-        ("FANOUT_ATTEMPT_NUMBER", n.to_string()),
-        ("FANOUT_FANOUT", fanout.to_string()),
-        ("FANOUT_WORKTREE", worktree.to_string_lossy().into_owned()),
-        ("FANOUT_ROOT", paths.workdir.to_string_lossy().into_owned()),
-        (
-            "FANOUT_TASK_FILE",
-            worktree.join(&task.file).to_string_lossy().into_owned(),
-        ),
-        ("FANOUT_TASK_LINE", task.line.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// Expand a profile for one run: writes the prompt file, returns argv and env (the profile's
-/// variables, `base`, and the prompt's).
-pub(crate) fn command_for(
-    profile: &AgentProfile,
-    id: &str,
-    worktree: &Path,
-    dir: &Path,
-    prompt_name: &str,
-    prompt: &str,
-    base: BTreeMap<String, String>,
-) -> Result<(Vec<String>, BTreeMap<String, String>)> {
-    let prompt_file = dir.join(prompt_name);
-    std::fs::write(&prompt_file, prompt).at(&prompt_file)?;
-    let worktree_s = worktree.to_string_lossy().into_owned();
-    let prompt_file_s = prompt_file.to_string_lossy().into_owned();
-    let argv = expand_argv(
-        &profile.command,
-        &Expansion {
-            prompt,
-            prompt_file: &prompt_file_s,
-            model: profile.model.as_deref(),
-            worktree: &worktree_s,
-            attempt: id,
-        },
-    );
-    let mut env = profile.env.clone();
-    env.extend(base);
-    env.insert("FANOUT_PROMPT".into(), prompt.to_string());
-    env.insert("FANOUT_PROMPT_FILE".into(), prompt_file_s);
-    Ok((argv, env))
-}
-
 /// The file as the user sees it: the unsaved buffer if there is one, else the file on disk.
 fn file_text(paths: &RepoPaths, req: &ForkRequest) -> Result<String> {
     if let Some(o) = req.overlays.iter().find(|o| o.path == req.file) {
@@ -343,7 +279,8 @@ fn file_text(paths: &RepoPaths, req: &ForkRequest) -> Result<String> {
 }
 
 /// Resolve the roster into one agent per attempt, checking every profile and binary.
-fn plan_attempts(config: &Config, req: &ForkRequest) -> Result<Vec<Planned>> {
+fn plan_attempts(eff: &crate::repo_config::Effective, req: &ForkRequest) -> Result<Vec<Planned>> {
+    let config = &eff.config;
     let roster = if req.agents.is_empty() {
         config.default_roster()?
     } else {
@@ -360,48 +297,41 @@ fn plan_attempts(config: &Config, req: &ForkRequest) -> Result<Vec<Planned>> {
             max: MAX_ATTEMPTS,
         });
     }
-    let profiles = config.profiles();
-    let mut out = Vec::new();
-    let mut racy_started = 0u64;
+    let mut resolved: std::collections::BTreeMap<&str, Resolved> = Default::default();
+    for agent in &roster {
+        if !resolved.contains_key(agent.as_str()) {
+            resolved.insert(agent, crate::launch::resolve_profile(eff, agent)?);
+        }
+    }
+    let mut out: Vec<Planned> = Vec::new();
+    // Per CLI, the attempts already planned (their numbers), for staggered starts.
+    let mut earlier: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for n in 1..=count {
-        let agent = roster[(n - 1) % roster.len()].clone();
-        let profile = resolve_profile(&profiles, &agent)?;
-        let start_delay_ms = match config.stagger_ms {
-            Some(ms) => ms * (n as u64 - 1),
-            None if RACY_AGENTS.contains(&agent.as_str()) => {
-                racy_started += 1;
-                DEFAULT_STAGGER_MS * (racy_started - 1)
+        let profile = resolved[roster[(n - 1) % roster.len()].as_str()].clone();
+        let same = earlier
+            .entry(profile.kind.unwrap_or("(own command)"))
+            .or_default();
+        let k = same.len() as u64;
+        let (start_delay_ms, start_after) = match (config.stagger_ms, profile.start) {
+            // A CLI whose first run creates its database waits for the one before whatever
+            // `stagger_ms` says: two first runs at once fail.
+            (_, Start::AfterFirstOutput) if k > 0 => {
+                (FIRST_OUTPUT_WAIT_MS * k, same.last().copied())
             }
-            None => 0,
+            (Some(ms), _) => (ms * (n as u64 - 1), None),
+            (None, Start::Together) => (0, None),
+            (None, Start::Staggered) => (STAGGER_MS * k, None),
+            (None, Start::AfterFirstOutput) => (FIRST_OUTPUT_WAIT_MS * k, same.last().copied()),
         };
+        same.push(n);
         out.push(Planned {
             n,
-            agent,
             profile,
             start_delay_ms,
+            start_after,
         });
     }
     Ok(out)
-}
-
-/// A profile by name whose binary is installed.
-pub(crate) fn resolve_profile(
-    profiles: &BTreeMap<String, AgentProfile>,
-    agent: &str,
-) -> Result<AgentProfile> {
-    let profile = profiles.get(agent).cloned().ok_or_else(|| {
-        Error::UnknownAgent(
-            agent.to_string(),
-            profiles.keys().cloned().collect::<Vec<_>>().join(", "),
-        )
-    })?;
-    if find_program(&profile.command[0]).is_none() {
-        return Err(Error::AgentNotFound {
-            agent: agent.to_string(),
-            program: profile.command[0].clone(),
-        });
-    }
-    Ok(profile)
 }
 
 /// `<worktree_root>/<repo name>-<hash>`, created and checked writable.
@@ -415,13 +345,4 @@ fn worktree_root(paths: &RepoPaths, config: &Config) -> Result<PathBuf> {
     };
     probe(&root).map_err(|e| Error::WorktreeRootNotWritable(root.clone(), e))?;
     Ok(root)
-}
-
-/// The environment of an existing attempt's commands, for a follow-up run.
-pub(crate) fn base_env_of(
-    paths: &RepoPaths,
-    rec: &AttemptRecord,
-    task: &Task,
-) -> BTreeMap<String, String> {
-    agent_env(paths, &rec.id, rec.n, &rec.worktree, task)
 }

@@ -19,7 +19,9 @@ pub fn attempt_tree(repo: &Repository, a: &AttemptRecord) -> Result<Oid> {
     let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree()?;
     if a.worktree_present && a.worktree.is_dir() {
         let ar = crate::attempt_repo::AttemptRepo::open(repo.commondir(), a)?;
-        return Ok(ar.worktree_tree(&base, &a.setup_outputs)?.tree);
+        return Ok(ar
+            .worktree_tree(&base, &a.setup_outputs, &a.own_files)?
+            .tree);
     }
     Ok(base.id())
 }

@@ -55,14 +55,24 @@ pub fn activity_label(a: &crate::activity::Activity) -> String {
     if let Some(last) = &a.last {
         parts.push(last.clone());
     }
-    if let Some(t) = a.tokens {
+    let used = usage_label(a.tokens, a.cost_usd);
+    if !used.is_empty() {
+        parts.push(used);
+    }
+    parts.join(" · ")
+}
+
+/// "12.3k tokens · $0.04", "812 tokens", "" when nothing is known.
+pub fn usage_label(tokens: Option<u64>, cost_usd: Option<f64>) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = tokens {
         parts.push(if t >= 1000 {
             format!("{:.1}k tokens", t as f64 / 1000.0)
         } else {
             format!("{t} tokens")
         });
     }
-    if let Some(c) = a.cost_usd {
+    if let Some(c) = cost_usd {
         parts.push(format!("${c:.2}"));
     }
     parts.join(" · ")

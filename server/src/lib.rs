@@ -22,6 +22,7 @@ pub mod gitlock;
 pub mod ids;
 pub mod inspect;
 pub mod labels;
+pub mod launch;
 pub mod lookup;
 pub mod lsp;
 pub mod merge;

@@ -418,6 +418,9 @@ pub struct Fanout {
     pub best: Option<String>,
     /// In rank order.
     pub attempts: Vec<Attempt>,
+    /// All the tokens its attempts used, each counted once, when any reports them.
+    pub tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -437,6 +440,12 @@ pub struct Attempt {
     pub fanout: String,
     pub n: usize,
     pub agent: String,
+    /// The model its agent runs with, when one is named.
+    pub model: Option<String>,
+    /// The permission level of its built-in CLI: `edits`, `edits+verify` or `full`.
+    pub permissions: Option<String>,
+    /// While running: why it looks stuck, e.g. `stalled (no output for 3m; last: ...)`.
+    pub stalled: Option<String>,
     /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `interrupted`, `empty`.
     pub state: String,
     pub branch: String,
@@ -489,6 +498,9 @@ pub struct Activity {
     pub last: Option<String>,
     pub tokens: Option<u64>,
     pub cost_usd: Option<f64>,
+    /// While the agent's latest news is a retry of its model API: what it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -526,6 +538,9 @@ impl From<&crate::status::AttemptStatus> for Attempt {
             fanout: a.fanout.clone(),
             n: a.n,
             agent: a.agent.clone(),
+            model: a.model.clone(),
+            permissions: a.permissions.as_ref().map(serde_name),
+            stalled: a.stalled.clone(),
             state: a.state.as_str().into(),
             branch: a.branch.clone(),
             worktree: a.worktree.clone(),
@@ -552,6 +567,7 @@ impl From<&crate::status::AttemptStatus> for Attempt {
                 last: x.last.clone(),
                 tokens: x.tokens,
                 cost_usd: x.cost_usd,
+                retrying: x.retrying.clone(),
             }),
             same_as: a.same_as,
             port: a.port,
@@ -588,6 +604,8 @@ impl From<&crate::status::FanoutStatus> for Fanout {
             snapshot: f.snapshot.clone(),
             best: f.best.clone(),
             attempts: f.attempts.iter().map(Attempt::from).collect(),
+            tokens: f.tokens,
+            cost_usd: f.cost_usd,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! (`fanout trust`, or the editor's prompt). Trust is keyed by the file's SHA-256 and kept in
 //! the user's data folder, never in the repository, so editing the file revokes it.
 
-use crate::config::{AgentProfile, Config};
+use crate::agents::AgentProfile;
+use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,8 +33,12 @@ pub struct RepoConfig {
     /// Environment for setup, agent and verify; `{attempt}` and `{port}` expand.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// How many ports each attempt gets (FANOUT_PORT .. FANOUT_PORT + n - 1).
+    /// How many ports each attempt gets (FANOUT_PORT .. FANOUT_PORT + n - 1; default 1).
     pub ports: Option<u16>,
+    /// Seconds without output after which an attempt shows as stalled.
+    pub stall_secs: Option<u64>,
+    /// Stop each agent run after this long: "30m", "2h".
+    pub timeout: Option<String>,
     /// Agent profiles defined by the repository.
     #[serde(default)]
     pub agent: BTreeMap<String, AgentProfile>,
@@ -124,6 +129,14 @@ impl RepoConfigFile {
                 });
             }
         }
+        if let Some(t) = &config.timeout {
+            if let Err(e) = crate::config::parse_age(t) {
+                return Err(Error::Config {
+                    path,
+                    message: format!("timeout: {e}"),
+                });
+            }
+        }
         let sha256 = sha256_hex(&bytes);
         let trusted = TrustStore::load().is_trusted(&sha256);
         Ok(Some(RepoConfigFile {
@@ -161,12 +174,32 @@ pub struct Effective {
     pub repo_file: Option<RepoConfigFile>,
 }
 
+impl Effective {
+    /// What agent profiles resolve against: the configured permission level, the commands
+    /// `edits+verify` allows (verify and setup, trusted ones only), the stall threshold and
+    /// the timeout.
+    pub fn agent_defaults(&self) -> Result<crate::agents::Defaults> {
+        Ok(crate::agents::Defaults {
+            permissions: self.config.permissions,
+            commands: self.verify.iter().chain(&self.setup).cloned().collect(),
+            timeout_secs: self.config.timeout_secs()?,
+            stall_secs: self.config.stall_secs,
+            root: unsafe { libc::geteuid() } == 0,
+        })
+    }
+
+    /// Resolve an agent as named by the user (`claude`, `claude:sonnet`).
+    pub fn resolve_agent(&self, spec: &str) -> Result<crate::agents::Resolved> {
+        let spec = crate::agents::AgentSpec::parse(spec)?;
+        crate::agents::resolve(&self.config.agent, &spec, &self.agent_defaults()?)
+    }
+}
+
 /// The configuration in force for `workdir`: built-ins < user config < repository config.
 pub fn effective(user: &Config, workdir: &Path) -> Result<Effective> {
     let mut config = user.clone();
-    let mut sources: BTreeMap<String, &'static str> = crate::agents::builtin_profiles()
-        .keys()
-        .map(|k| (k.clone(), "built-in"))
+    let mut sources: BTreeMap<String, &'static str> = crate::agents::builtin_names()
+        .map(|k| (k.to_string(), "built-in"))
         .collect();
     for name in user.agent.keys() {
         sources.insert(name.clone(), "user");
@@ -178,7 +211,7 @@ pub fn effective(user: &Config, workdir: &Path) -> Result<Effective> {
         setup: vec![],
         verify: None,
         env: BTreeMap::new(),
-        ports: 0,
+        ports: 1,
         sources: BTreeMap::new(),
         untrusted_warning: None,
         repo_file: None,
@@ -194,7 +227,9 @@ pub fn effective(user: &Config, workdir: &Path) -> Result<Effective> {
             (a, b) => a.or(b.clone()),
         };
         out.copy = rc.copy.clone();
-        out.ports = rc.ports.unwrap_or(0);
+        out.ports = rc.ports.unwrap_or(1);
+        config.stall_secs = rc.stall_secs.or(config.stall_secs);
+        config.timeout = rc.timeout.clone().or(config.timeout.take());
         if f.trusted {
             for (name, p) in &rc.agent {
                 config.agent.insert(name.clone(), p.clone());

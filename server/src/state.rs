@@ -150,10 +150,43 @@ pub struct AttemptRecord {
     /// Things the user should know about the attempt's result (e.g. a nested repository left out).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The model the agent runs with, when the profile or `--agent NAME:MODEL` names one.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The permission level its built-in CLI runs with (docs/agents.md).
+    #[serde(default)]
+    pub permissions: Option<crate::agents::Permissions>,
+    /// Seconds without output after which the attempt shows as stalled.
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
+    /// Each agent run is stopped after this many seconds.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// While the agent has been silent for `stall_secs` or more: when its last output came.
+    #[serde(default)]
+    pub stalled_since: Option<u64>,
+    /// Files the agent CLI writes for itself, left out of the attempt's change.
+    #[serde(default)]
+    pub own_files: Vec<String>,
+    /// Where the agent writes its usage figures for this run (Copilot), read when it ends.
+    #[serde(default)]
+    pub usage_file: Option<PathBuf>,
+    /// The attempt whose agent must have printed its first line before this one starts
+    /// (at most `start_delay_ms` later).
+    #[serde(default)]
+    pub start_after: Option<usize>,
     /// Set when reading: a discard of this attempt is under way, or was interrupted.
     #[serde(skip)]
     pub discard: Option<DiscardState>,
 }
+
+fn default_stall_secs() -> u64 {
+    crate::agents::DEFAULT_STALL_SECS
+}
+
+/// The marker a supervisor leaves in its attempt's folder once its agent has printed its
+/// first line (or ended): attempts started after it wait for it.
+pub const FIRST_OUTPUT: &str = "first-output";
 
 /// A discard seen from outside: still running, or its process died mid-way.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

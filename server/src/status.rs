@@ -29,6 +29,11 @@ pub struct FanoutStatus {
     pub snapshot: String,
     /// The best finished attempt by the ranking, if any has changes.
     pub best: Option<String>,
+    /// All the tokens its attempts' agents used, each counted once (see `activity`), when
+    /// any reports them.
+    pub tokens: Option<u64>,
+    /// What its attempts cost in all, when any reports a cost.
+    pub cost_usd: Option<f64>,
     /// Attempts in rank order.
     pub attempts: Vec<AttemptStatus>,
 }
@@ -39,7 +44,15 @@ pub struct AttemptStatus {
     pub fanout: String,
     pub n: usize,
     pub agent: String,
+    /// The model its agent runs with, when one is named (profile or `--agent NAME:MODEL`).
+    pub model: Option<String>,
+    /// The permission level of its built-in CLI: "edits", "edits+verify" or "full".
+    pub permissions: Option<crate::agents::Permissions>,
     pub state: AttemptState,
+    /// While running: `stalled (no output for 3m; last: API retry 7 of 10)` when the agent
+    /// has printed nothing for its `stall_secs`, or its latest news is a retry of its model
+    /// API.
+    pub stalled: Option<String>,
     pub branch: String,
     pub worktree: PathBuf,
     pub worktree_present: bool,
@@ -90,7 +103,10 @@ impl AttemptStatus {
             fanout: a.fanout.clone(),
             n: a.n,
             agent: a.agent.clone(),
+            model: a.model.clone(),
+            permissions: a.permissions,
             state: a.state,
+            stalled: stalled(a, now),
             branch: a.branch.clone(),
             worktree: a.worktree.clone(),
             worktree_present: a.worktree_present,
@@ -124,6 +140,71 @@ impl AttemptStatus {
     pub fn has_changes(&self) -> bool {
         self.diffstat.is_some_and(|d| d.files > 0)
     }
+
+    /// The agent as the user names it: `claude`, or `claude:sonnet` with a model.
+    pub fn agent_label(&self) -> String {
+        match &self.model {
+            Some(m) => format!("{}:{m}", self.agent),
+            None => self.agent.clone(),
+        }
+    }
+
+    /// What the agent is doing, for one line: `stalled (...)` while it is, else its activity.
+    pub fn doing(&self) -> Option<String> {
+        self.stalled.clone().or_else(|| {
+            self.activity
+                .as_ref()
+                .map(crate::labels::activity_label)
+                .filter(|s| !s.is_empty())
+        })
+    }
+}
+
+/// `stalled (no output for 3m; last: API retry 7 of 10)`, `stalled (API retry 2 of 10)`:
+/// while the agent runs and has printed nothing for its `stall_secs` (the supervisor records
+/// since when), or its latest news is a retry of its model API.
+pub fn stalled(a: &AttemptRecord, now: u64) -> Option<String> {
+    if a.state != AttemptState::Running || a.phase != Some(Phase::Agent) {
+        return None;
+    }
+    let activity = a.activity.as_ref();
+    let last = activity.and_then(|x| x.last.as_deref());
+    match (
+        a.stalled_since,
+        activity.and_then(|x| x.retrying.as_deref()),
+    ) {
+        (Some(since), _) => Some(format!(
+            "stalled (no output for {}; last: {})",
+            short_duration(now.saturating_sub(since)),
+            last.unwrap_or("nothing yet")
+        )),
+        (None, Some(retry)) => Some(format!("stalled ({retry})")),
+        (None, None) => None,
+    }
+}
+
+/// 45 → "45s", 200 → "3m", 3900 → "1h05m": how long, at a glance.
+fn short_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The attempts' tokens and cost added up.
+fn totals(attempts: &[AttemptStatus]) -> (Option<u64>, Option<f64>) {
+    let mut tokens = None;
+    let mut cost = None;
+    for a in attempts.iter().filter_map(|a| a.activity.as_ref()) {
+        if let Some(t) = a.tokens {
+            tokens = Some(tokens.unwrap_or(0) + t);
+        }
+        if let Some(c) = a.cost_usd {
+            cost = Some(((cost.unwrap_or(0.0) + c) * 1e9).round() / 1e9);
+        }
+    }
+    (tokens, cost)
 }
 
 impl StatusReport {
@@ -209,6 +290,7 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
                 && a.discard.is_none();
             a.title = title(a, best.as_deref() == Some(a.id.as_str()));
         }
+        let (tokens, cost_usd) = totals(&attempts);
         fanouts.push(FanoutStatus {
             id: f.id,
             created_at: f.created_at,
@@ -216,6 +298,8 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             prompt: f.prompt,
             snapshot: f.snapshot,
             best,
+            tokens,
+            cost_usd,
             attempts,
         });
     }
@@ -233,8 +317,8 @@ const TITLE_ACTIVITY_CHARS: usize = 48;
 /// `#3 gemini ✗ exit 1`, `#4 claude ✓ +12 −3 (same as #2)`, `⚠ ...` when the agent changed
 /// something outside its attempt. Escaped: agent text never drives a terminal or an editor.
 fn title(a: &AttemptStatus, best: bool) -> String {
-    use crate::labels::{activity_label, duration, verify_label};
-    let head = format!("#{} {}", a.n, a.agent);
+    use crate::labels::{duration, verify_label};
+    let head = format!("#{} {}", a.n, a.agent_label());
     let stat = a
         .diffstat
         .filter(|d| d.files > 0)
@@ -251,9 +335,7 @@ fn title(a: &AttemptStatus, best: bool) -> String {
         .unwrap_or_default();
     let elapsed = a.elapsed_secs.map(duration).unwrap_or_default();
     let doing = a
-        .activity
-        .as_ref()
-        .map(activity_label)
+        .doing()
         .map(|s| crate::text::shorten(&s, TITLE_ACTIVITY_CHARS))
         .filter(|s| !s.is_empty())
         .map(|s| format!(" · {s}"))
@@ -321,4 +403,44 @@ fn abandoned(paths: &RepoPaths, states: &StateDir) -> Vec<crate::state::Abandone
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(stalled_since: Option<u64>, activity: serde_json::Value) -> AttemptRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "f-1", "fanout": "f", "n": 1, "agent": "claude", "state": "running",
+            "branch": "b", "worktree": "/w", "worktree_name": "w", "argv": ["x"],
+            "base_commit": "0", "created_at": 0, "started_at": 0, "finished_at": null,
+            "exit_code": null, "diffstat": null, "commit": null, "disk_bytes": null,
+            "error": null, "supervisor_pid": null, "agent_pgid": null, "phase": "agent",
+            "stalled_since": stalled_since, "activity": activity
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stalled_says_for_how_long_and_what_came_last() {
+        let retry =
+            serde_json::json!({"last": "API retry 7 of 10", "retrying": "API retry 7 of 10"});
+        assert_eq!(
+            stalled(&running(Some(1000), retry.clone()), 1185).as_deref(),
+            Some("stalled (no output for 3m; last: API retry 7 of 10)")
+        );
+        assert_eq!(
+            stalled(&running(None, retry), 1185).as_deref(),
+            Some("stalled (API retry 7 of 10)")
+        );
+        assert_eq!(
+            stalled(&running(Some(1000), serde_json::json!(null)), 1042).as_deref(),
+            Some("stalled (no output for 42s; last: nothing yet)")
+        );
+        let busy = serde_json::json!({"last": "editing app.py"});
+        assert_eq!(stalled(&running(None, busy), 1185), None);
+        let mut done = running(Some(1000), serde_json::json!(null));
+        done.state = AttemptState::Succeeded;
+        assert_eq!(stalled(&done, 2000), None, "only a running agent stalls");
+    }
 }

@@ -23,8 +23,9 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Start the supervisor of the attempt in `attempt_dir`, detached in its own session, and
 /// return once it holds the attempt's lock (so the attempt never looks interrupted).
@@ -119,6 +120,10 @@ pub fn run(dir: &Path) -> Result<()> {
         dir: dir.to_path_buf(),
         rec: Mutex::new(rec),
         log: Mutex::new(log),
+        last_output: Mutex::new(None),
+        stalled: AtomicBool::new(false),
+        timed_out: AtomicBool::new(false),
+        unwritten: Mutex::new(None),
     });
     if let Err(e) = subreaper {
         sup.note(&format!("cannot become a child subreaper ({e}): daemons that leave their process group may outlive the attempt"));
@@ -146,6 +151,16 @@ struct Supervisor {
     /// The attempt's record; this process is its only writer while it lives.
     rec: Mutex<AttemptRecord>,
     log: Mutex<std::fs::File>,
+    /// When the agent last printed something (and the same in Unix seconds).
+    last_output: Mutex<Option<(Instant, u64)>>,
+    /// Whether the record says the agent is stalled (silent for `stall_secs`).
+    stalled: AtomicBool,
+    /// Set when the agent's run was stopped for running past its timeout.
+    timed_out: AtomicBool,
+    /// The agent's activity not yet in the record (writes are throttled): the watchdog writes
+    /// it within a second, so the last line before a silence shows. Held while writing the
+    /// activity, so that an older one never overwrites a newer.
+    unwritten: Mutex<Option<crate::activity::Activity>>,
 }
 
 /// What to do with a step's output lines besides logging them.
@@ -255,8 +270,16 @@ impl Supervisor {
     fn main(self: Arc<Self>) -> Result<()> {
         let rec = self.snapshot();
         if rec.start_delay_ms > 0 {
+            // Staggered: a fixed delay, or until the attempt before has printed its first line
+            // (or is gone), at most that long.
+            let before = rec
+                .start_after
+                .and_then(|n| Some(self.dir.parent()?.join(n.to_string())));
             crate::process::wait_until(Duration::from_millis(rec.start_delay_ms), || {
                 self.cancelled()
+                    || before.as_ref().is_some_and(|d| {
+                        d.join(state::FIRST_OUTPUT).exists() || !state::supervisor_alive(d)
+                    })
             });
         }
         let before = self.capture_outside();
@@ -281,7 +304,9 @@ impl Supervisor {
         }
         self.update(|r| r.phase = Some(Phase::Agent))?;
         let argv = self.snapshot().argv;
-        let code = match self.run_step(&argv, Sink::Agent, true) {
+        let result = self.run_step(&argv, Sink::Agent, true);
+        self.mark_first_output();
+        let code = match result {
             Ok((code, _)) => code,
             Err(message) => {
                 self.note(&message);
@@ -291,6 +316,14 @@ impl Supervisor {
         };
         let shown = code.map(|c| c.to_string()).unwrap_or_else(|| "?".into());
         self.note(&format!("agent exited with {shown}"));
+        self.read_usage_file();
+        let _ = self.update(|r| r.stalled_since = None);
+        if self.timed_out.load(Ordering::SeqCst) {
+            let limit = crate::labels::duration(rec.timeout_secs.unwrap_or_default());
+            let message = format!("stopped: the agent ran longer than its timeout of {limit}");
+            self.update(|r| r.error = Some(message))?;
+            return self.finish(AttemptState::Cancelled, code, before);
+        }
         let end = if self.cancelled() {
             AttemptState::Cancelled
         } else if code == Some(0) {
@@ -369,7 +402,7 @@ impl Supervisor {
             .repo
             .find_commit(git2::Oid::from_str(&rec.base_commit)?)?
             .tree()?;
-        let after = ar.worktree_tree(&base, &Default::default())?;
+        let after = ar.worktree_tree(&base, &Default::default(), &rec.own_files)?;
         let after = ar.repo.find_tree(after.tree)?;
         let diff = ar.repo.diff_tree_to_tree(Some(&base), Some(&after), None)?;
         let mut out = std::collections::BTreeMap::new();
@@ -440,12 +473,22 @@ impl Supervisor {
             crate::process::stop_group(pgid, Duration::from_secs(5));
         }
         let fallback = sink.empty_like();
+        let is_agent = matches!(sink, Sink::Agent);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let pump = Arc::clone(self);
         std::thread::spawn(move || {
             let _ = done_tx.send(pump.pump(reader, sink));
         });
+        let (stop_watch, watch_rx) = std::sync::mpsc::channel::<()>();
+        let watchdog = is_agent.then(|| {
+            let me = Arc::clone(self);
+            std::thread::spawn(move || me.watch(pgid, watch_rx))
+        });
         let status = child.wait();
+        drop(stop_watch);
+        if let Some(w) = watchdog {
+            let _ = w.join();
+        }
         // Anything the step left running in its group goes with it.
         crate::process::stop_group(pgid, Duration::from_secs(2));
         let mut stopped = 0;
@@ -476,6 +519,89 @@ impl Supervisor {
         ))
     }
 
+    /// The agent printed something: it is not stalled, and attempts waiting for its first
+    /// line may start.
+    fn output_seen(&self) {
+        let first = self.last_output.lock().unwrap().is_none();
+        *self.last_output.lock().unwrap() = Some((Instant::now(), now_secs()));
+        if first {
+            self.mark_first_output();
+        }
+        if self.stalled.swap(false, Ordering::SeqCst) {
+            let _ = self.update(|r| r.stalled_since = None);
+        }
+    }
+
+    fn mark_first_output(&self) {
+        let marker = self.dir.join(state::FIRST_OUTPUT);
+        if !marker.exists() {
+            let _ = std::fs::write(&marker, b"");
+        }
+    }
+
+    /// While the agent runs: mark it stalled when it has printed nothing for `stall_secs`, and
+    /// stop it when it runs past its timeout. Ends when `stop` is dropped (the agent exited).
+    fn watch(&self, pgid: i32, stop: std::sync::mpsc::Receiver<()>) {
+        let rec = self.snapshot();
+        let started = Instant::now();
+        let started_unix = now_secs();
+        let stall = Duration::from_secs(rec.stall_secs.max(1));
+        let tick = (stall / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let timeout = rec.timeout_secs.map(Duration::from_secs);
+        loop {
+            match stop.recv_timeout(tick) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            {
+                let mut unwritten = self.unwritten.lock().unwrap();
+                if let Some(a) = unwritten.take() {
+                    let _ = self.update(|r| r.activity = Some(a));
+                }
+            }
+            let (last, last_unix) = self
+                .last_output
+                .lock()
+                .unwrap()
+                .unwrap_or((started, started_unix));
+            if last.elapsed() >= stall && !self.stalled.swap(true, Ordering::SeqCst) {
+                let _ = self.update(|r| r.stalled_since = Some(last_unix));
+            }
+            if timeout.is_some_and(|t| started.elapsed() >= t) {
+                self.timed_out.store(true, Ordering::SeqCst);
+                self.note(&format!(
+                    "stopping the agent: it ran longer than its timeout of {}",
+                    crate::labels::duration(rec.timeout_secs.unwrap_or_default())
+                ));
+                crate::process::stop_group(pgid, Duration::from_secs(5));
+                return;
+            }
+        }
+    }
+
+    /// The usage figures some CLIs write to a file rather than print (Copilot's
+    /// `--usage-output-file`), into the activity.
+    fn read_usage_file(&self) {
+        let Some(path) = self.snapshot().usage_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            self.note(&format!(
+                "could not read the agent's usage file {}",
+                path.display()
+            ));
+            return;
+        };
+        let _ = self.update(|r| {
+            r.activity
+                .get_or_insert_with(Default::default)
+                .feed(&value.to_string());
+        });
+    }
+
     /// Stop the descendants that were not there before a step began.
     fn stop_new_descendants(&self, before: &std::collections::HashSet<i32>) -> usize {
         let me = std::process::id() as i32;
@@ -497,14 +623,23 @@ impl Supervisor {
         // the log stays live.
         let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut line = Vec::new();
-        let mut activity = crate::activity::Activity::default();
-        let mut written = crate::activity::Activity::default();
+        // A follow-up goes on from the attempt's earlier runs' figures.
+        let mut activity = self
+            .snapshot()
+            .activity
+            .map(|a| a.for_next_run())
+            .unwrap_or_default();
+        let mut written = activity.clone();
         let mut last_write: Option<std::time::Instant> = None;
+        let is_agent = matches!(sink, Sink::Agent);
         loop {
             line.clear();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
+            }
+            if is_agent {
+                self.output_seen();
             }
             pending.extend_from_slice(&line);
             if pending.len() >= 64 * 1024 || reader.buffer().is_empty() {
@@ -517,10 +652,16 @@ impl Supervisor {
                 Sink::Agent => {
                     // Throttled: the state file is rewritten at most twice a second.
                     let due = last_write.is_none_or(|t| t.elapsed() > Duration::from_millis(500));
-                    if activity.feed(&text) && due {
-                        last_write = Some(std::time::Instant::now());
-                        written = activity.clone();
-                        let _ = self.update(|r| r.activity = Some(written.clone()));
+                    if activity.feed(&text) {
+                        let mut unwritten = self.unwritten.lock().unwrap();
+                        if due {
+                            last_write = Some(std::time::Instant::now());
+                            written = activity.clone();
+                            *unwritten = None;
+                            let _ = self.update(|r| r.activity = Some(written.clone()));
+                        } else {
+                            *unwritten = Some(activity.clone());
+                        }
                     }
                 }
                 Sink::Tail(lines) => {
@@ -534,8 +675,12 @@ impl Supervisor {
         if !pending.is_empty() {
             let _ = self.log.lock().unwrap().write_all(&pending);
         }
-        if matches!(sink, Sink::Agent) && activity != written {
-            let _ = self.update(|r| r.activity = Some(activity));
+        if matches!(sink, Sink::Agent) {
+            let mut unwritten = self.unwritten.lock().unwrap();
+            *unwritten = None;
+            if activity != written {
+                let _ = self.update(|r| r.activity = Some(activity));
+            }
         }
         sink
     }
@@ -627,7 +772,7 @@ impl Supervisor {
             .repo
             .find_commit(git2::Oid::from_str(&rec.base_commit)?)?;
         let base_tree = base.tree()?;
-        let wt = ar.worktree_tree(&base_tree, &rec.setup_outputs)?;
+        let wt = ar.worktree_tree(&base_tree, &rec.setup_outputs, &rec.own_files)?;
         for n in &wt.notes {
             self.note(n);
         }

@@ -510,14 +510,7 @@ pub fn tasks_in_text(name: &str, text: &str) -> Vec<Task> {
 pub fn agents(dir: Option<&Path>, ov: &Overrides) -> Result<AgentsReport> {
     let eff = effective_for(dir, ov)?;
     let roster = eff.config.default_roster().unwrap_or_default();
-    let agents = eff
-        .config
-        .profiles()
-        .iter()
-        .map(|(name, p)| {
-            crate::agents::detect(name, eff.sources.get(name).copied().unwrap_or("user"), p)
-        })
-        .collect();
+    let agents = crate::launch::detect_all(&eff);
     Ok(AgentsReport {
         roster,
         agents,
@@ -610,17 +603,15 @@ pub fn config_report(dir: Option<&Path>, ov: &Overrides) -> ConfigReport {
             report.roster = eff.config.default_roster().unwrap_or_default();
             report.worktree_root = Some(eff.config.worktree_root());
             report.gc_age = Some(eff.config.gc_age.clone().unwrap_or_else(|| "7d".into()));
-            if let Some(w) = eff.untrusted_warning {
+            if let Some(w) = eff.untrusted_warning.clone() {
                 report.problems.push(w);
             }
-            let profiles = eff.config.profiles();
-            for name in &report.roster {
-                match profiles.get(name) {
-                    None => report
-                        .problems
-                        .push(format!("agent {name} is in the roster but has no profile")),
-                    Some(p) => {
-                        let program = p.command.first().map(String::as_str).unwrap_or("");
+            let roster = report.roster.clone();
+            for name in &roster {
+                match eff.resolve_agent(name) {
+                    Err(e) => report.problems.push(e.to_string()),
+                    Ok(r) => {
+                        let program = r.command.first().map(String::as_str).unwrap_or("");
                         if crate::agents::find_program(program).is_none() {
                             report.problems.push(format!(
                                 "agent {name}: {program} not found (install it or set [agent.{name}] command)"

@@ -28,6 +28,11 @@ export interface Attempt {
     fanout: string;
     n: number;
     agent: string;
+    /** The model its agent runs with, when one is named. */
+    model?: string | null;
+    permissions?: 'edits' | 'edits+verify' | 'full' | null;
+    /** While running: why it looks stuck. */
+    stalled?: string | null;
     state: AttemptState;
     branch?: string | null;
     worktree?: string | null;

@@ -43,9 +43,13 @@ pub enum Command {
         /// Number of attempts (default: one per --agent, else the config's `attempts`).
         #[arg(short = 'n', long = "count")]
         count: Option<usize>,
-        /// Agent for the attempts, repeated to rotate: --agent claude --agent codex.
+        /// Agent for the attempts, repeated to rotate: --agent claude --agent codex:gpt-5.
+        /// NAME:MODEL picks the model.
         #[arg(long = "agent")]
         agents: Vec<String>,
+        /// Agents with counts, one attempt each: --agents claude:3,codex:2 (after any --agent).
+        #[arg(long = "agents", value_name = "LIST")]
+        agent_counts: Option<String>,
         /// Instructions replacing the task's text (also lets you fork a line with no task).
         #[arg(long)]
         prompt: Option<String>,
@@ -171,10 +175,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             file,
             line,
             count,
-            agents,
+            mut agents,
+            agent_counts,
             prompt,
             json,
-        } => try_fork(file, line, count, agents, prompt, json),
+        } => {
+            if let Some(list) = agent_counts {
+                agents.extend(crate::agents::expand_counts(&list)?);
+            }
+            try_fork(file, line, count, agents, prompt, json)
+        }
         Command::Status { json, watch } => status(json, watch),
         Command::Diff { attempt, stat } => diff(&attempt, stat),
         Command::Log {

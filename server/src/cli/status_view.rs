@@ -36,14 +36,20 @@ pub fn render(report: &StatusReport, color: bool) -> String {
 fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
     let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
     let total = f.attempts.len();
+    let used = crate::labels::usage_label(f.tokens, f.cost_usd);
     let _ = writeln!(
         out,
-        "fanout {}  {}  ({}:{})  {} {done}/{total} done",
+        "fanout {}  {}  ({}:{})  {} {done}/{total} done{}",
         f.id,
         escape_line(&f.task.label()),
         quote_path_str(&f.task.file),
         f.task.line,
-        bar(done, total, 12)
+        bar(done, total, 12),
+        if used.is_empty() {
+            String::new()
+        } else {
+            format!("  {used}")
+        }
     );
     for a in &f.attempts {
         let best = if f.best.as_deref() == Some(a.id.as_str()) {
@@ -55,7 +61,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             "  {best} #{:<2} {:<10} {:<12} {} {:<12}",
             a.n,
             a.id,
-            escape_line(&crate::labels::shorten(&a.agent, 12)),
+            escape_line(&crate::labels::shorten(&a.agent_label(), 12)),
             state_icon(a.state),
             a.state.as_str()
         );
@@ -102,12 +108,7 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if let Some(e) = &a.error {
             let _ = write!(line, "  ({})", escape_line(e));
         }
-        if let Some(act) = a
-            .activity
-            .as_ref()
-            .map(crate::labels::activity_label)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(act) = a.doing() {
             let _ = write!(line, "\n        {}", escape_line(&act));
         }
         let line = if color {

@@ -257,22 +257,26 @@ fn continue_runs_the_agent_again_in_the_same_worktree() {
 
 #[test]
 fn agent_output_formats_show_what_each_agent_did() {
+    // Streams recorded from the real CLIs by tests/agents/run --record, against its scripted
+    // model server; the figures are the ones the server reported (prompt cache included).
+    let done = "Done: I replaced the TODO line in app.py.";
     let cases: &[(&str, &str, Option<u64>, Option<f64>)] = &[
+        // 38 input + 3,680 cache writes + 8,000 cache reads + 98 output.
+        ("claude.jsonl", done, Some(11816), Some(0.02964)),
+        // Input (cached ones included) + output of the thread.
+        ("codex.jsonl", done, Some(5302), None),
+        // The reply arrives in three pieces; its routing request is counted too.
+        ("gemini.jsonl", done, Some(12034), None),
+        // Three steps; a custom provider's cost of 0 is no cost.
+        ("opencode.jsonl", done, Some(712 + 720 + 736), None),
+        ("qwen.jsonl", done, Some(2520), None),
+        // Plain text: its last line; its usage lines add up.
         (
-            "claude.jsonl",
-            "running cargo test",
-            Some(16501),
-            Some(0.1834),
+            "aider.txt",
+            "Commit b3cac9b Scripted reply.",
+            Some(717 + 51 + 731 + 53),
+            Some(0.0037),
         ),
-        ("codex.jsonl", "editing src/lib.rs", Some(24885), None),
-        ("gemini.jsonl", "Handled the empty case.", Some(5120), None),
-        (
-            "opencode.jsonl",
-            "Updated parse to handle empty input.",
-            Some(3310),
-            Some(0.0125),
-        ),
-        ("plain.txt", "Commit 1a2b3c4 handle empty input", None, None),
     ];
     for (file, last, tokens, cost) in cases {
         let sample = fixture(&format!("streams/{file}"));
@@ -320,6 +324,11 @@ fn agents_lists_profiles_with_detection_and_argv() {
     );
     assert_eq!(claude["usable"], true);
     assert_eq!(
+        claude["version"],
+        Value::Null,
+        "a command of the user's own is never run to ask its version"
+    );
+    assert_eq!(
         claude["argv"],
         serde_json::json!(["claude", "-p", "{prompt}", "--model", "opus"])
     );
@@ -334,9 +343,9 @@ fn agents_lists_profiles_with_detection_and_argv() {
         serde_json::json!([
             "codex",
             "exec",
+            "--json",
             "--sandbox",
             "workspace-write",
-            "--json",
             "{prompt}"
         ]),
         "no model: no -m"

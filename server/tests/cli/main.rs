@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod environment;
 mod hostile;
+mod profiles;
 
 use common::cli::{group_alive, wait_for};
 use common::TestEnv;
@@ -544,7 +545,17 @@ fn bad_input_gets_one_clear_line_and_leaves_nothing_behind() {
     env.write_config("[agent.ghost]\ncommand = [\"no-such-agent-binary\", \"{prompt}\"]\n");
     assert!(env
         .fails(&["try", "--file", "src/lib.rs", "--line", "2"])
-        .contains("'no-such-agent-binary' not found on PATH"));
+        .contains("agent 'ghost': no-such-agent-binary not found on PATH"));
+    env.write_config("[agent.ghost]\ncommand = [\"/no/such/agent\", \"{prompt}\"]\n");
+    let err = env.fails(&["try", "--file", "src/lib.rs", "--line", "2"]);
+    assert!(
+        err.contains("agent 'ghost': /no/such/agent not found"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PATH"),
+        "an absolute path is not looked up on PATH: {err}"
+    );
 
     let ro = env.base().join("readonly");
     std::fs::create_dir(&ro).unwrap();
