@@ -817,7 +817,7 @@ fn timeout_of(name: &str, p: &AgentProfile) -> Result<Option<u64>> {
     p.timeout
         .as_deref()
         .map(|t| {
-            crate::config::parse_age(t)
+            crate::text::parse_duration(t)
                 .map_err(|e| Error::Invalid(format!("agent.{name}.timeout: {e}")))
         })
         .transpose()
@@ -925,20 +925,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// Why `program` cannot be run, in the user's words: a path that is not there (or not
-/// executable), or a name not on PATH.
-pub fn missing_program(program: &str) -> String {
-    if program.contains('/') {
-        let p = Path::new(program);
-        if p.exists() {
-            format!("{program} is not an executable file")
-        } else {
-            format!("{program} not found")
-        }
-    } else {
-        format!("{program} not found on PATH")
-    }
-}
+pub use crate::error::missing_program;
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;

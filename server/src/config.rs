@@ -144,29 +144,7 @@ pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
 
 /// "7d" / "12h" / "30m" / "90s" / "3600" → seconds.
 pub fn parse_age(text: &str) -> Result<u64> {
-    let text = text.trim();
-    let (num, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| {
-        Error::Invalid(format!(
-            "bad duration '{text}': write e.g. 7d, 12h, 30m, 90s"
-        ))
-    })?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        "w" => 7 * 86400,
-        _ => {
-            return Err(Error::Invalid(format!(
-                "bad duration '{text}': the unit is s, m, h, d or w"
-            )))
-        }
-    };
-    Ok(n * mult)
+    crate::text::parse_duration(text).map_err(Error::Invalid)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub enum Error {
     LineOutOfRange(String, usize, usize),
     #[error("unknown agent '{0}' (known: {1})")]
     UnknownAgent(String, String),
-    #[error("agent '{agent}': {}", crate::agents::missing_program(program))]
+    #[error("agent '{agent}': {}", missing_program(program))]
     AgentNotFound { agent: String, program: String },
     #[error("no agents configured: pass --agent NAME or set `agents` in {0}")]
     NoAgents(PathBuf),
@@ -63,6 +63,21 @@ impl Error {
                 | BadCount { .. }
                 | Invalid(_)
         )
+    }
+}
+
+/// Why `program` cannot be run, in the user's words: a path that is not there (or not
+/// executable), or a name not on PATH.
+pub fn missing_program(program: &str) -> String {
+    if program.contains('/') {
+        let p = std::path::Path::new(program);
+        if p.exists() {
+            format!("{program} is not an executable file")
+        } else {
+            format!("{program} not found")
+        }
+    } else {
+        format!("{program} not found on PATH")
     }
 }
 

@@ -132,6 +132,32 @@ pub fn quote_path_str(path: &str) -> Cow<'_, str> {
     quote_path(path.as_bytes())
 }
 
+/// A duration as people write it, in seconds: `7d`, `12h`, `30m`, `90s`, `2w` (a bare number
+/// is seconds). The error says what is wrong with it.
+pub fn parse_duration(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (num, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad duration '{text}': write e.g. 7d, 12h, 30m, 90s"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => {
+            return Err(format!(
+                "bad duration '{text}': the unit is s, m, h, d or w"
+            ))
+        }
+    };
+    Ok(n * mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,13 +28,7 @@ use std::path::{Path, PathBuf};
 
 /// Circles among engine modules that exist today and are being removed (issue 11), each as
 /// the set of modules in one circle. Nothing may be added here.
-const KNOWN_CIRCLES: &[&[&str]] = &[
-    // config.rs calls agents::builtin_profiles / find_program and agents.rs takes
-    // config::AgentProfile: agents <-> config. Fixed by the rework of agents/config.
-    &["agents", "config"],
-    // (followup -> fork, for the launch helpers, is an edge but no circle: fork never
-    // imports followup.)
-];
+const KNOWN_CIRCLES: &[&[&str]] = &[];
 
 /// Handles to stdout/stderr outside the front ends that are not printing, each with how many
 /// times it occurs in its file (exactly), and why.
