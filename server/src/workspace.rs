@@ -12,15 +12,16 @@ use crate::error::{Error, IoContext, Result};
 use crate::lookup::Target;
 use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
-use crate::state::{AttemptState, StateDir};
-use crate::status::{AttemptStatus, StatusReport};
+pub use crate::state::AttemptState;
+use crate::state::StateDir;
+pub use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::accept::{EditorAccept, EditorCan};
 pub use crate::apply::{Accepted, Refusal, Transaction};
 pub use crate::cleanup::GcReport;
-pub use crate::diff::DiffReport;
+pub use crate::diff::{as_text, DiffReport};
 pub use crate::fork::{ForkRequest, ForkResult};
 pub use crate::merge::{FileChange, MergePlan};
 pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
@@ -75,6 +76,12 @@ impl Workspace {
 
     pub fn paths(&self) -> &RepoPaths {
         &self.paths
+    }
+
+    /// The folder holding the fanouts' records: what changes when any attempt does (logs
+    /// live elsewhere), for a front end to watch.
+    pub fn records_folder(&self) -> PathBuf {
+        self.paths.state_dir.join("fanouts")
     }
 
     pub fn workdir(&self) -> &Path {
@@ -488,6 +495,11 @@ pub fn tasks(path: &Path) -> Result<Vec<Task>> {
     } else {
         crate::tasks::scan_tree(path).map_err(|e| Error::Invalid(format!("{e:#}")))
     }
+}
+
+/// Where fanout keeps its own files: worktrees, logs (`logs/lsp.log`), diffs.
+pub fn data_dir() -> PathBuf {
+    crate::repo::data_dir()
 }
 
 /// How many attempts a fork makes outside any repository's `.fanout.toml`: the overrides,

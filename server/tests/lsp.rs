@@ -1586,3 +1586,63 @@ fn unsaved_buffers_of_ignored_files_never_enter_a_snapshot() {
     assert!(!files.contains(".git/"), "{files}");
     s.finish(&[&fanout]);
 }
+
+/// A client that declares `experimental.fanoutFinished` gets `fanout/finished` instead of
+/// the showMessage; the Try lens counts `.fanout.toml`'s `attempts`; `fanout.agents` and
+/// `fanout.config` answer what the pickers and health checks show.
+#[test]
+fn finished_notification_effective_count_agents_and_config() {
+    let env = project();
+    env.write(".fanout.toml", "attempts = 2\n");
+    let mut caps = rich_client();
+    caps["experimental"] = json!({"fanoutFinished": true});
+    let mut s = Session::start(env, caps);
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let lenses = s.lenses(&doc.uri);
+    let try_lens = lenses.iter().find(|l| l.command == "fanout.try").unwrap();
+    assert_eq!(try_lens.title, "Try 2 approaches", "{lenses:?}");
+    assert_eq!(try_lens.argument["count"], 2);
+
+    let config = s.run("fanout.config", json!({"uri": doc.uri}));
+    assert_eq!(config["attempts"], 2, "{config}");
+    assert!(
+        config["repo_config"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(".fanout.toml")),
+        "{config}"
+    );
+    assert!(config["problems"].is_array(), "{config}");
+    let agents = s.run("fanout.agents", json!({}));
+    let names: Vec<&str> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"fake"), "{agents}");
+    assert!(names.contains(&"claude"), "built-ins listed too: {agents}");
+    let fails = s.fails("fanout.agents", json!({"uri": 3}));
+    assert!(fails.message.contains("uri"), "{fails:?}");
+
+    let mark = s.client.mark();
+    let (fanout, _) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE}));
+    let finished = s
+        .client
+        .wait_for_after(mark, "fanout/finished", |m| m.is("fanout/finished"));
+    assert_eq!(finished.params["fanout"], json!(fanout));
+    assert_eq!(finished.params["total"], 2, "the .fanout.toml count forked");
+    assert_eq!(finished.params["succeeded"], 2);
+    assert_eq!(finished.params["task"]["label"], "TODO: handle empty input");
+    assert_eq!(
+        finished.params["message"],
+        "fanout: 2 of 2 attempts succeeded for \"TODO: handle empty input\""
+    );
+    assert!(
+        !s.client.saw_after(mark, |m| m.is("window/showMessage")
+            && m.params["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("succeeded for"))),
+        "no showMessage for a client that asked for fanout/finished"
+    );
+    s.finish(&[&fanout]);
+}

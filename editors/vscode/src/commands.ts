@@ -1,16 +1,13 @@
 // One function per command of the palette, plus the handlers of the server commands the
 // extension takes over (client.ts, CommandHooks).
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { agentChoices, agentsFromConfig, ConfiguredAgents, configPath } from './agents';
 import { AttemptDocs } from './attempt_docs';
 import type { CommandHooks } from './client';
 import { Ctx, errorMessage, nowSecs } from './ctx';
 import * as format from './format';
 import { attemptArg } from './lsp_ext';
-import type { Attempt, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
+import type { AgentsResult, Attempt, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
@@ -113,33 +110,35 @@ async function pickTask(editor: vscode.TextEditor): Promise<TaskAt | undefined> 
     return picked?.task;
 }
 
-function readConfiguredAgents(): ConfiguredAgents {
-    try {
-        return agentsFromConfig(fs.readFileSync(configPath(process.env, os.homedir()), 'utf8'));
-    } catch {
-        return { roster: [], profiles: [] };
-    }
-}
-
-/** A multi-select pick of agents: undefined if dismissed, [] for "the configured roster". */
-function pickAgents(ctx: Ctx, count: number): Promise<string[] | undefined> {
+/**
+ * A multi-select pick of agents: undefined if dismissed, [] for "the configured roster". The
+ * server says which agents there are (`fanout.agents`: built-in, user and repository profiles,
+ * whether each is installed, the default roster).
+ */
+async function pickAgents(ctx: Ctx, count: number, uri: string): Promise<string[] | undefined> {
     const setting = vscode.workspace.getConfiguration('fanout').get<string[]>('agents') ?? [];
-    const seen = ctx.fanouts.flatMap((f) => f.attempts.map((a) => a.agent));
-    const configured = readConfiguredAgents();
-    const names = agentChoices(configured, setting, seen);
+    let known: AgentsResult = { roster: [], agents: [] };
+    try {
+        known = await ctx.run('fanout.agents', { uri });
+    } catch (e) {
+        void vscode.window.showWarningMessage(`fanout: cannot list the agents: ${errorMessage(e)}`);
+    }
+    const installed = known.agents.filter((a) => a.usable).map((a) => a.name);
+    const others = known.agents.filter((a) => !a.usable).map((a) => a.name);
+    const names = [...new Set([...setting, ...known.roster, ...installed, ...others])];
     return new Promise((resolve) => {
         const pick = vscode.window.createQuickPick<vscode.QuickPickItem>();
         pick.title = `Fanout: Try ${count} Approaches`;
         pick.placeholder = 'Agents, rotated through the attempts (none picked: your configured ones)';
         pick.canSelectMany = true;
-        pick.items = names.map((name) => ({
-            label: name,
-            description: configured.roster.includes(name)
-                ? 'configured default'
-                : configured.profiles.includes(name)
-                  ? 'configured'
-                  : undefined,
-        }));
+        pick.items = names.map((name) => {
+            const info = known.agents.find((a) => a.name === name);
+            const where = info ? (info.usable ? info.source : `${info.source}, not installed`) : undefined;
+            return {
+                label: name,
+                description: known.roster.includes(name) ? `default roster${where ? ` · ${where}` : ''}` : where,
+            };
+        });
         pick.selectedItems = pick.items.filter((i) => setting.includes(i.label));
         let accepted = false;
         pick.onDidAccept(() => {
@@ -173,7 +172,7 @@ async function tryApproaches(ctx: Ctx): Promise<void> {
     });
     if (countText === undefined) return;
     const count = Number(countText.trim());
-    const agents = await pickAgents(ctx, count);
+    const agents = await pickAgents(ctx, count, editor.document.uri.toString());
     if (agents === undefined) return;
 
     const params: TryParams = { uri: editor.document.uri.toString(), line: task.line, count };

@@ -142,7 +142,7 @@ async fn find_attempt(b: &Backend, id: &str) -> Result<(Arc<Workspace>, AttemptR
 
 async fn try_fork(b: &Backend, p: proto::TryParams) -> Result<proto::TryResult> {
     let (ws, rel) = file_in_repo(b, &p.uri).await?;
-    let buffers = b.docs.overlays(ws.paths());
+    let buffers = b.docs.overlays(&ws);
     ask_trust(b, &ws).await;
     let overrides = b.overrides();
     let req = ForkRequest {
@@ -232,7 +232,7 @@ fn only_path(ws: &Workspace, u: Option<&str>) -> Result<Option<String>> {
 async fn diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::DiffResult> {
     let (ws, a) = find_attempt(b, &p.attempt).await?;
     let only = only_path(&ws, p.uri.as_deref())?;
-    let buffers = b.docs.overlays(ws.paths());
+    let buffers = b.docs.overlays(&ws);
     let report = blocking(move || ws.diff(&a, &buffers, only.as_deref())).await?;
     Ok(report.into())
 }
@@ -259,7 +259,7 @@ async fn attempt_text(b: &Backend, p: proto::AttemptParams) -> Result<proto::Att
 async fn open_diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::OpenDiffResult> {
     let (ws, a) = find_attempt(b, &p.attempt).await?;
     let only = only_path(&ws, p.uri.as_deref())?;
-    let buffers = b.docs.overlays(ws.paths());
+    let buffers = b.docs.overlays(&ws);
     let out = blocking(move || ws.write_diff(&a, &buffers, only.as_deref())).await?;
     if b.caps().show_document {
         if let Some(uri) = to_proto::uri_of(&out) {
@@ -285,7 +285,7 @@ async fn open_diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::OpenDi
 /// editor applied it and rolled back otherwise.
 async fn accept(b: &Backend, p: proto::AcceptParams) -> Result<proto::AcceptResult> {
     let (ws, a) = find_attempt(b, &p.attempt).await?;
-    let buffers = b.docs.overlays(ws.paths());
+    let buffers = b.docs.overlays(&ws);
     let caps = b.caps();
     let ws2 = Arc::clone(&ws);
     let (prepared, recovered) =

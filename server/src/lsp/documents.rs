@@ -2,9 +2,7 @@
 //! incremental didChange events. Forks, diffs and accepts read these, never the disk, for
 //! open files.
 
-use crate::repo::RepoPaths;
-use crate::snapshot::Overlay;
-use crate::tasks::Task;
+use crate::workspace::{Buffer, Task, Workspace};
 use dashmap::DashMap;
 use ropey::Rope;
 use tower_lsp_server::ls_types::{Position, TextDocumentContentChangeEvent, Uri};
@@ -77,7 +75,7 @@ impl Documents {
                 return Some(tasks.clone());
             }
         }
-        let tasks = crate::tasks::scan_text(name, &doc.text.to_string());
+        let tasks = crate::workspace::tasks_in_text(name, &doc.text.to_string());
         doc.tasks = Some((name.to_string(), tasks.clone()));
         Some(tasks)
     }
@@ -91,14 +89,14 @@ impl Documents {
         self.docs.get(uri).map(|d| d.version)
     }
 
-    /// Every open buffer inside `repo`, as snapshot overlays.
-    pub fn overlays(&self, repo: &RepoPaths) -> Vec<Overlay> {
+    /// Every open buffer inside the repository, for snapshots and merges.
+    pub fn overlays(&self, repo: &Workspace) -> Vec<Buffer> {
         self.docs
             .iter()
             .filter_map(|entry| {
                 let path = entry.key().to_file_path()?;
                 let rel = repo.relative(&path).ok()?;
-                Some(Overlay {
+                Some(Buffer {
                     path: rel,
                     bytes: entry.value().text.to_string().into_bytes(),
                 })

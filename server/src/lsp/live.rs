@@ -5,9 +5,8 @@
 //! reports work-done progress per running fanout, and announces finished fanouts.
 
 use super::state::ClientCaps;
-use crate::repo::RepoPaths;
-use crate::state::AttemptState;
-use crate::status::{FanoutStatus, StatusReport};
+use crate::workspace::Workspace;
+use crate::workspace::{AttemptState, FanoutStatus, StatusReport};
 use dashmap::DashMap;
 use notify::Watcher;
 use std::collections::{HashMap, HashSet};
@@ -39,7 +38,7 @@ impl Notification for FinishedNotification {
 pub struct Live {
     client: Client,
     caps: RwLock<ClientCaps>,
-    repos: DashMap<PathBuf, RepoPaths>,
+    repos: DashMap<PathBuf, Arc<Workspace>>,
     reports: DashMap<PathBuf, StatusReport>,
     tx: UnboundedSender<PathBuf>,
     rx: Mutex<Option<UnboundedReceiver<PathBuf>>>,
@@ -85,14 +84,14 @@ impl Live {
     }
 
     /// Start watching a repository's state folder (once per repository).
-    pub fn watch(&self, repo: RepoPaths) {
-        if self.repos.contains_key(&repo.workdir) {
+    pub fn watch(&self, repo: Arc<Workspace>) {
+        if self.repos.contains_key(repo.workdir()) {
             return;
         }
-        let fanouts = repo.state_dir.join("fanouts");
+        let fanouts = repo.records_folder();
         let _ = std::fs::create_dir_all(&fanouts);
         let tx = self.tx.clone();
-        let workdir = repo.workdir.clone();
+        let workdir = repo.workdir().to_path_buf();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|e| changes_state(&e)) {
                 let _ = tx.send(workdir.clone());
@@ -105,8 +104,8 @@ impl Live {
             },
             Err(e) => tracing::warn!("no file watcher: {e}; polling only"),
         }
-        let _ = self.tx.send(repo.workdir.clone());
-        self.repos.insert(repo.workdir.clone(), repo);
+        let _ = self.tx.send(repo.workdir().to_path_buf());
+        self.repos.insert(repo.workdir().to_path_buf(), repo);
     }
 
     /// Re-read a repository's status now (after this server changed something).
@@ -157,7 +156,7 @@ impl Live {
         let Some(repo) = self.repos.get(workdir).map(|r| r.clone()) else {
             return;
         };
-        let report = match tokio::task::spawn_blocking(move || crate::status::report(&repo)).await {
+        let report = match tokio::task::spawn_blocking(move || repo.status()).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return tracing::warn!("status of {}: {e}", workdir.display()),
             Err(e) => return tracing::warn!("status task failed: {e}"),

@@ -56,7 +56,7 @@ fn init_logging() {
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
-    let log_dir = crate::repo::data_dir().join("logs");
+    let log_dir = crate::workspace::data_dir().join("logs");
     let file = std::fs::create_dir_all(&log_dir)
         .and_then(|_| {
             std::fs::OpenOptions::new()

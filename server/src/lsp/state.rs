@@ -85,7 +85,7 @@ impl Repos {
                     .entry(ws.workdir().to_path_buf())
                     .or_insert_with(|| Arc::new(ws))
                     .clone();
-                self.live.watch(ws.paths().clone());
+                self.live.watch(Arc::clone(&ws));
                 Some(ws)
             }
             Err(_) => None,

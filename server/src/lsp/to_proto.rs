@@ -2,9 +2,8 @@
 //! paths, code lenses from tasks and the status, merge plans as WorkspaceEdits (texlab's
 //! `to_proto` / `from_proto`). Nothing else in `lsp/` builds an LSP type from engine data.
 
-use crate::diff::as_text;
-use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
-use crate::workspace::{FileChange, Task};
+use crate::workspace::as_text;
+use crate::workspace::{AttemptStatus, FanoutStatus, FileChange, StatusReport, Task};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,25 @@ function M.request(client, method, params, handler, bufnr)
   return client.request(method, params, handler, bufnr)
 end
 
+--- A request waited for (for :checkhealth, which must finish synchronously).
+---@param client vim.lsp.Client
+---@return table|nil result, string|nil error
+function M.request_sync(client, method, params, timeout_ms, bufnr)
+  local res, err
+  if has_011 then
+    res, err = client:request_sync(method, params, timeout_ms, bufnr)
+  else
+    res, err = client.request_sync(method, params, timeout_ms, bufnr)
+  end
+  if not res then
+    return nil, err or 'no answer'
+  end
+  if res.err then
+    return nil, res.err.message or vim.inspect(res.err)
+  end
+  return res.result
+end
+
 ---@param client vim.lsp.Client
 function M.notify(client, method, params)
   if has_011 then

@@ -19,68 +19,6 @@ local function run(cmd, cwd)
   return vim.trim(res.stdout or '')
 end
 
---- The strings of a TOML array value (`["a", 'b']`).
-local function toml_strings(value)
-  local items = {}
-  for _, body in value:gmatch([[(["'])(.-)%1]]) do
-    table.insert(items, body)
-  end
-  return items
-end
-
---- Agents from fanout's user config file: the roster (`agents = [...]`) and the first word of
---- each `[agent.NAME] command`. Only the keys this check needs are read; the server is the
---- one that really parses the file.
----@return string[] roster, table<string, string> binaries, string path
-local function read_user_config()
-  local base = vim.env.XDG_CONFIG_HOME
-  if not base or base == '' then
-    base = vim.fs.joinpath(vim.env.HOME or '~', '.config')
-  end
-  local path = vim.fs.joinpath(base, 'fanout', 'config.toml')
-  local roster, binaries = {}, {}
-  local file = io.open(path, 'r')
-  if not file then
-    return roster, binaries, path
-  end
-  local text = file:read('*a')
-  file:close()
-
-  local section = ''
-  local pending_key, pending_value
-  for line in (text .. '\n'):gmatch('([^\n]*)\n') do
-    line = line:gsub('^%s+', '')
-    if pending_key then
-      -- A multi-line array: collect until its closing bracket.
-      pending_value = pending_value .. ' ' .. line
-      if line:find(']', 1, true) then
-        line, pending_key = pending_key .. ' = ' .. pending_value, nil
-      end
-    end
-    if not pending_key then
-      local header = line:match('^%[([^%]]+)%]')
-      if header then
-        section = vim.trim(header)
-      else
-        local key, value = line:match('^([%w_%-]+)%s*=%s*(.*)$')
-        if key and value:match('^%[') and not value:find(']', 1, true) then
-          pending_key, pending_value = key, value
-        elseif key then
-          if section == '' and key == 'agents' then
-            roster = toml_strings(value)
-          end
-          local agent = section:match('^agent%.(.+)$')
-          if agent and key == 'command' then
-            local unquoted = agent:gsub('^"(.*)"$', '%1')
-            binaries[unquoted] = toml_strings(value)[1]
-          end
-        end
-      end
-    end
-  end
-  return roster, binaries, path
-end
-
 local function check_neovim()
   health.start('Neovim')
   local v = vim.version()
@@ -156,27 +94,62 @@ local function check_git()
   end
 end
 
-local function check_agents()
-  health.start('Agents')
-  local roster, binaries, path = read_user_config()
-  if config.options.agents then
-    roster = config.options.agents
-    health.info('roster from setup(): ' .. table.concat(roster, ', '))
-  elseif #roster > 0 then
-    health.info(('roster from %s: %s'):format(path, table.concat(roster, ', ')))
-  else
-    health.info(('no roster in setup() or %s: fanout uses its built-in default'):format(path))
-    return
+--- What the server says of the configuration and the agents (`fanout.config`,
+--- `fanout.agents`): the language server's answer when it runs, else the CLI's
+--- (`fanout agents --json`). fanout itself reads the files; nothing is parsed here.
+local function ask_server(command, buf)
+  local client = require('fanout.client').for_buf(buf)
+  if not client then
+    return nil
   end
-  for _, name in ipairs(roster) do
-    -- Without a user profile, a built-in profile runs the binary of the agent's name.
-    local bin = binaries[name] or name
-    local exe = vim.fn.exepath(bin)
-    if exe ~= '' then
-      health.ok(('%s: %s'):format(name, exe))
-    else
-      health.warn(('%s: %s not found on PATH'):format(name, bin), {
-        ('install %s, or define [agent.%s] command = [...] in %s'):format(bin, name, path),
+  local uri = vim.uri_from_bufnr(buf)
+  local params = { command = command, arguments = { { uri = uri } } }
+  return require('fanout.client').request_sync(client, 'workspace/executeCommand', params, 10000, buf)
+end
+
+local function check_agents()
+  health.start('Configuration and agents')
+  local buf = user_buffer()
+  local cfg = ask_server('fanout.config', buf)
+  if cfg then
+    health.info(('user config: %s%s'):format(cfg.user_config, cfg.user_config_exists and '' or ' (none)'))
+    if cfg.repo_config ~= vim.NIL and cfg.repo_config then
+      health.info(('repository config: %s (%s)'):format(cfg.repo_config, cfg.repo_config_trusted and 'trusted' or 'not trusted'))
+    end
+    if cfg.attempts ~= vim.NIL and cfg.attempts then
+      health.info(('attempts: %d; roster: %s'):format(cfg.attempts, table.concat(cfg.roster or {}, ', ')))
+    end
+    health.info('log: ' .. cfg.log_file)
+    for _, p in ipairs(cfg.problems or {}) do
+      health.warn(p)
+    end
+  end
+  local agents = ask_server('fanout.agents', buf)
+  if not agents then
+    local out, err = run({ config.cmd()[1], 'agents', '--json' }, vim.fn.getcwd())
+    if not out then
+      health.warn('cannot list the agents: ' .. (err or '?'))
+      return
+    end
+    local ok, decoded = pcall(vim.json.decode, out)
+    if not ok then
+      health.warn('cannot read `fanout agents --json`: ' .. tostring(decoded))
+      return
+    end
+    agents = decoded
+  end
+  local in_roster = {}
+  for _, name in ipairs(agents.roster or {}) do
+    in_roster[name] = true
+  end
+  for _, a in ipairs(agents.agents or {}) do
+    local bin = (a.binary ~= vim.NIL and a.binary) or (a.argv or {})[1] or a.name
+    if a.usable then
+      health.ok(('%s: %s (%s%s)'):format(a.name, bin, a.source, in_roster[a.name] and ', in the roster' or ''))
+    elseif in_roster[a.name] then
+      local note = (a.note ~= vim.NIL and a.note) or (bin .. ' not found')
+      health.warn(('%s: %s'):format(a.name, note), {
+        ('install it, or define [agent.%s] command = [...] in your config'):format(a.name),
       })
     end
   end
@@ -189,7 +162,5 @@ function M.check()
   check_git()
   check_agents()
 end
-
-M._read_user_config = read_user_config
 
 return M
