@@ -37,6 +37,18 @@ pub struct Overrides {
     pub agents: Option<Vec<String>>,
 }
 
+impl Overrides {
+    /// Put these overrides over `config` (an empty agent list overrides nothing).
+    pub fn apply(&self, config: &mut Config) {
+        if self.attempts.is_some() {
+            config.attempts = self.attempts;
+        }
+        if self.agents.as_ref().is_some_and(|a| !a.is_empty()) {
+            config.agents = self.agents.clone();
+        }
+    }
+}
+
 /// One repository, opened.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -99,24 +111,14 @@ impl Workspace {
     /// The user config, with the front end's overrides on top.
     fn user_config(&self, ov: &Overrides) -> Result<Config> {
         let mut config = Config::load_user()?;
-        if ov.attempts.is_some() {
-            config.attempts = ov.attempts;
-        }
-        if ov.agents.as_ref().is_some_and(|a| !a.is_empty()) {
-            config.agents = ov.agents.clone();
-        }
+        ov.apply(&mut config);
         Ok(config)
     }
 
     /// The configuration in force here: built-ins < user < `.fanout.toml` < overrides.
     pub fn effective(&self, ov: &Overrides) -> Result<crate::repo_config::Effective> {
         let mut eff = crate::repo_config::effective(&Config::load_user()?, &self.paths.workdir)?;
-        if ov.attempts.is_some() {
-            eff.config.attempts = ov.attempts;
-        }
-        if ov.agents.as_ref().is_some_and(|a| !a.is_empty()) {
-            eff.config.agents = ov.agents.clone();
-        }
+        ov.apply(&mut eff.config);
         Ok(eff)
     }
 
@@ -538,12 +540,7 @@ fn effective_for(dir: Option<&Path>, ov: &Overrides) -> Result<crate::repo_confi
         None => {
             let mut eff =
                 crate::repo_config::effective(&Config::load_user()?, Path::new("/nonexistent"))?;
-            if ov.attempts.is_some() {
-                eff.config.attempts = ov.attempts;
-            }
-            if ov.agents.as_ref().is_some_and(|a| !a.is_empty()) {
-                eff.config.agents = ov.agents.clone();
-            }
+            ov.apply(&mut eff.config);
             Ok(eff)
         }
     }
