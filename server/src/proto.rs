@@ -385,6 +385,9 @@ impl From<crate::workspace::ConfigReport> for ConfigResult {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {
     pub repo: Option<PathBuf>,
+    /// The attempts of every fanout, counted by state.
+    #[serde(flatten)]
+    pub counts: Counts,
     pub fanouts: Vec<Fanout>,
     #[serde(default)]
     pub abandoned: Vec<Abandoned>,
@@ -395,8 +398,30 @@ impl Status {
     pub fn none() -> Status {
         Status {
             repo: None,
+            counts: Counts::default(),
             fanouts: Vec::new(),
             abandoned: Vec::new(),
+        }
+    }
+}
+
+/// Attempts by state: what a status bar shows without counting itself.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub running: usize,
+    pub queued: usize,
+    pub succeeded: usize,
+    /// Failed or interrupted.
+    pub failed: usize,
+}
+
+impl From<crate::status::Counts> for Counts {
+    fn from(c: crate::status::Counts) -> Self {
+        Counts {
+            running: c.running,
+            queued: c.queued,
+            succeeded: c.succeeded,
+            failed: c.failed,
         }
     }
 }
@@ -454,6 +479,8 @@ pub struct Attempt {
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,
     pub elapsed_secs: Option<u64>,
+    /// `elapsed_secs` as people read it: `45s`, `1m12s`, `2h05m`.
+    pub elapsed: Option<String>,
     pub exit_code: Option<i32>,
     pub diffstat: Option<DiffStat>,
     pub disk_bytes: Option<u64>,
@@ -548,6 +575,7 @@ impl From<&crate::status::AttemptStatus> for Attempt {
             started_at: a.started_at,
             finished_at: a.finished_at,
             elapsed_secs: a.elapsed_secs,
+            elapsed: a.elapsed_secs.map(crate::labels::duration),
             exit_code: a.exit_code,
             diffstat: a.diffstat.map(|d| DiffStat {
                 files: d.files,
@@ -614,6 +642,7 @@ impl From<&crate::status::StatusReport> for Status {
     fn from(r: &crate::status::StatusReport) -> Self {
         Status {
             repo: Some(r.repo.clone()),
+            counts: r.counts().into(),
             fanouts: r.fanouts.iter().map(Fanout::from).collect(),
             abandoned: r
                 .abandoned
@@ -634,9 +663,8 @@ impl From<&crate::status::StatusReport> for Status {
 /// `fanout/status`: every fanout of every repository the server watches, with counts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusNotification {
-    pub running: usize,
-    pub succeeded: usize,
-    pub failed: usize,
+    #[serde(flatten)]
+    pub counts: Counts,
     pub fanouts: Vec<Fanout>,
 }
 

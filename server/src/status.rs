@@ -207,16 +207,40 @@ fn totals(attempts: &[AttemptStatus]) -> (Option<u64>, Option<f64>) {
     (tokens, cost)
 }
 
+/// How many attempts are in each state, as the status bar shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub running: usize,
+    pub queued: usize,
+    pub succeeded: usize,
+    /// Failed or interrupted.
+    pub failed: usize,
+}
+
+impl Counts {
+    /// Attempts that will still change: running or waiting to run.
+    pub fn active(&self) -> usize {
+        self.running + self.queued
+    }
+
+    pub fn add(&mut self, other: Counts) {
+        self.running += other.running;
+        self.queued += other.queued;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+    }
+}
+
 impl StatusReport {
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let all = self.fanouts.iter().flat_map(|f| &f.attempts);
-        let mut c = (0, 0, 0);
-        for a in all {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for a in self.fanouts.iter().flat_map(|f| &f.attempts) {
             match a.state {
-                AttemptState::Queued | AttemptState::Running => c.0 += 1,
-                AttemptState::Succeeded => c.1 += 1,
-                AttemptState::Failed | AttemptState::Interrupted => c.2 += 1,
-                _ => {}
+                AttemptState::Running => c.running += 1,
+                AttemptState::Queued => c.queued += 1,
+                AttemptState::Succeeded => c.succeeded += 1,
+                AttemptState::Failed | AttemptState::Interrupted => c.failed += 1,
+                AttemptState::Cancelled | AttemptState::Empty => {}
             }
         }
         c

@@ -14,7 +14,7 @@ use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
 pub use crate::state::AttemptState;
 use crate::state::StateDir;
-pub use crate::status::{AttemptStatus, FanoutStatus, StatusReport};
+pub use crate::status::{AttemptStatus, Counts, FanoutStatus, StatusReport};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

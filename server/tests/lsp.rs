@@ -1270,7 +1270,8 @@ fn a_folder_that_is_not_a_repository_gets_lenses_an_empty_status_and_clear_error
     // Nothing to report is not an error: the report's shape, empty.
     assert_eq!(
         s.status(),
-        json!({"repo": null, "fanouts": [], "abandoned": []})
+        json!({"repo": null, "running": 0, "queued": 0, "succeeded": 0, "failed": 0,
+               "fanouts": [], "abandoned": []})
     );
     let error = s.fails("fanout.diff", json!({"attempt": "abc123-1"}));
     assert!(error.message.contains("no git repository"), "{error:?}");

@@ -60,7 +60,24 @@ export function createClient(
         },
     };
 
-    return new lc.LanguageClient('fanout', 'fanout', serverOptions, clientOptions);
+    const client = new lc.LanguageClient('fanout', 'fanout', serverOptions, clientOptions);
+    client.registerFeature(new FinishedFeature());
+    return client;
+}
+
+/**
+ * Declares `experimental.fanoutFinished`: the server then sends `fanout/finished` when a
+ * fanout ends, instead of a showMessage the extension would have to recognise by its text.
+ */
+class FinishedFeature implements lc.StaticFeature {
+    fillClientCapabilities(capabilities: lc.ClientCapabilities): void {
+        capabilities.experimental = { ...(capabilities.experimental as object | undefined), fanoutFinished: true };
+    }
+    initialize(): void {}
+    getState(): lc.FeatureState {
+        return { kind: 'static' };
+    }
+    clear(): void {}
 }
 
 /** Asks VS Code to fetch the code lenses again (the server's lenses show attempt states). */

@@ -4,10 +4,10 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { AttemptDocs } from './attempt_docs';
 import type { CommandHooks } from './client';
-import { Ctx, errorMessage, nowSecs } from './ctx';
+import { Ctx, errorMessage } from './ctx';
 import * as format from './format';
 import { attemptArg } from './lsp_ext';
-import type { AgentsResult, Attempt, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
+import type { AgentsResult, Attempt, ConfigResult, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
@@ -32,6 +32,7 @@ export function register(ctx: Ctx): void {
         'fanout.discardAttempt': (arg) => discardAttempt(ctx, arg),
         'fanout.cancelAttempt': (arg) => cancelAttempt(ctx, arg),
         'fanout.showAttemptLog': (arg) => showAttemptLog(ctx, arg),
+        'fanout.showConfiguration': () => showConfiguration(ctx),
         'fanout.restartServer': () => ctx.restart(),
     };
     for (const [name, f] of Object.entries(commands)) {
@@ -185,7 +186,6 @@ async function tryApproaches(ctx: Ctx): Promise<void> {
 }
 
 function startedMessage(ctx: Ctx, result: TryResult): void {
-    ctx.expectFanout(result.fanout);
     const n = result.attempts.length;
     void vscode.window
         .showInformationMessage(`fanout ${result.fanout}: ${n} attempt${n === 1 ? '' : 's'} started.`, 'Show Attempts')
@@ -218,20 +218,19 @@ async function pickTarget(
     opts: { title: string; filter?: (a: Attempt) => boolean; wholeFanouts?: (f: Fanout) => boolean },
 ): Promise<Target | undefined> {
     const fanouts = await currentFanouts(ctx);
-    const now = nowSecs();
     const items: TargetItem[] = [];
     for (const fanout of fanouts) {
         const attempts = fanout.attempts.filter((a) => !opts.filter || opts.filter(a));
         const whole = opts.wholeFanouts?.(fanout) ?? false;
         if (attempts.length === 0 && !whole) continue;
-        items.push({ label: `${format.taskTitle(fanout)} (${format.taskLocation(fanout)})`, kind: vscode.QuickPickItemKind.Separator });
+        items.push({ label: `${format.taskLabel(fanout)} (${format.taskLocation(fanout)})`, kind: vscode.QuickPickItemKind.Separator });
         for (const attempt of attempts) {
-            items.push({ ...format.attemptItem(fanout, attempt, now), target: { attempt, fanout } });
+            items.push({ ...format.attemptItem(attempt), target: { attempt, fanout } });
         }
         if (whole) {
             items.push({
                 label: `$(layers) all ${fanout.attempts.length} attempts of ${fanout.id}`,
-                description: format.taskTitle(fanout),
+                description: format.taskLabel(fanout),
                 target: { fanout, whole: true },
             });
         }
@@ -280,7 +279,7 @@ async function showAttempts(ctx: Ctx): Promise<void> {
     const { attempt } = target;
     const items = format.attemptActions(attempt).map((action) => ({ label: ACTION_LABELS[action], action }));
     const picked = await vscode.window.showQuickPick(items, {
-        title: `Fanout: ${format.attemptName(attempt)} (${format.describeState(attempt)})`,
+        title: `Fanout: ${attempt.title}`,
         placeHolder: 'What to do with this attempt',
     });
     if (!picked) return;
@@ -303,7 +302,7 @@ async function showAttempts(ctx: Ctx): Promise<void> {
 async function openAttemptDiff(ctx: Ctx, arg: unknown): Promise<void> {
     const given = attemptArg(arg);
     if (given) return openDiff(ctx, given.attempt, given.uri);
-    const id = await attemptFrom(ctx, undefined, 'Open Attempt Diff', format.hasWorktree);
+    const id = await attemptFrom(ctx, undefined, 'Open Attempt Diff', (a) => a.can_diff);
     if (id) await openDiff(ctx, id);
 }
 
@@ -319,7 +318,7 @@ export async function openDiff(ctx: Ctx, attemptId: string, uri?: string): Promi
     const attempt = ctx.findAttempt(attemptId)?.attempt;
     const files = diff.files;
     if (files.length === 0) {
-        const running = attempt && !format.isFinished(attempt.state);
+        const running = attempt && format.isActive(attempt);
         void vscode.window.showInformationMessage(
             running
                 ? `fanout: ${nameOf(ctx, attemptId)} has not changed anything yet.`
@@ -372,7 +371,7 @@ async function openFileDiff(attemptId: string, attempt: Attempt | undefined, roo
 // ---- accept, discard, cancel, log ----------------------------------------------------------
 
 async function acceptAttempt(ctx: Ctx, arg: unknown): Promise<void> {
-    const id = await attemptFrom(ctx, arg, 'Accept Attempt', (a) => a.state === 'succeeded' && format.hasChanges(a));
+    const id = await attemptFrom(ctx, arg, 'Accept Attempt', (a) => a.can_accept);
     if (id) await accept(ctx, id);
 }
 
@@ -421,7 +420,7 @@ async function discard(ctx: Ctx, target: AttemptOrFanout, what: string): Promise
 async function cancelAttempt(ctx: Ctx, arg: unknown): Promise<void> {
     const given = attemptArg(arg);
     if (given) return act(ctx, 'cancel', { attempt: given.attempt });
-    const running = (a: Attempt) => !format.isFinished(a.state);
+    const running = format.isActive;
     const target = await pickTarget(ctx, {
         title: 'Cancel Attempt',
         filter: running,
@@ -449,9 +448,67 @@ async function showAttemptLog(ctx: Ctx, arg: unknown): Promise<void> {
 async function showLog(ctx: Ctx, attemptId: string): Promise<void> {
     const { text } = await ctx.run('fanout.log', { attempt: attemptId, tail: 5000 });
     const found = ctx.findAttempt(attemptId);
-    const state = found ? ` (${format.describeState(found.attempt)})` : '';
     ctx.attemptLog.clear();
-    ctx.attemptLog.appendLine(`\u2500\u2500 ${attemptId} ${found ? format.attemptName(found.attempt) : ''}${state} \u2500\u2500`);
+    ctx.attemptLog.appendLine(`\u2500\u2500 ${attemptId} ${found ? found.attempt.title : ''} \u2500\u2500`);
     ctx.attemptLog.append(text.endsWith('\n') || text === '' ? text : text + '\n');
     ctx.attemptLog.show(true);
+}
+
+// ---- Show Configuration -------------------------------------------------------------------
+
+interface ConfigItem extends vscode.QuickPickItem {
+    open?: string;
+    create?: string;
+    settings?: true;
+}
+
+/** The rows of "Show Configuration": what the server reads, merged, and what is wrong with it. */
+export function configItems(config: ConfigResult): ConfigItem[] {
+    const items: ConfigItem[] = [];
+    for (const problem of config.problems) items.push({ label: `$(warning) ${problem}` });
+    items.push({ label: 'In effect', kind: vscode.QuickPickItemKind.Separator });
+    if (config.attempts != null) items.push({ label: `$(symbol-number) ${config.attempts} attempts per task`, settings: true });
+    items.push({
+        label: `$(person) agents: ${config.roster.join(', ') || 'none usable'}`,
+        description: 'in turn, one per attempt',
+        settings: true,
+    });
+    if (config.gc_age) items.push({ label: `$(trash) finished attempts cleaned after ${config.gc_age}` });
+    items.push({ label: 'Files', kind: vscode.QuickPickItemKind.Separator });
+    items.push(
+        config.user_config_exists
+            ? { label: '$(file) user config', description: config.user_config, open: config.user_config }
+            : { label: '$(new-file) user config', description: `${config.user_config} (not created yet: select to create it)`, create: config.user_config },
+    );
+    if (config.repo_config) {
+        const trust = config.repo_config_trusted === false ? ' (not trusted: its commands are not run)' : '';
+        items.push({ label: '$(repo) repository config', description: `${config.repo_config}${trust}`, open: config.repo_config });
+    }
+    items.push({ label: '$(output) server log', description: config.log_file, open: config.log_file });
+    items.push({ label: '$(settings-gear) fanout settings of VS Code', settings: true });
+    return items;
+}
+
+async function showConfiguration(ctx: Ctx): Promise<void> {
+    const uri = vscode.window.activeTextEditor?.document.uri;
+    const config = await ctx.run('fanout.config', uri?.scheme === 'file' ? { uri: uri.toString() } : {});
+    const picked = await vscode.window.showQuickPick(configItems(config), {
+        title: 'Fanout: Configuration',
+        placeHolder: config.problems.length > 0 ? `${config.problems.length} problem(s): select a file to fix it` : 'What fanout uses',
+    });
+    if (!picked) return;
+    if (picked.settings) {
+        await vscode.commands.executeCommand('workbench.action.openSettings', '@ext:fanout.fanout fanout');
+        return;
+    }
+    const file = picked.open ?? picked.create;
+    if (!file) return;
+    const target = vscode.Uri.file(file);
+    if (picked.create) {
+        await vscode.workspace.fs.writeFile(
+            target,
+            new TextEncoder().encode('# fanout configuration: see docs/configuration.md\n# attempts = 3\n'),
+        );
+    }
+    await vscode.window.showTextDocument(target);
 }

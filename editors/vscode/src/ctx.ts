@@ -11,6 +11,8 @@ import {
     Attempt,
     execute,
     Fanout,
+    FINISHED_NOTIFICATION,
+    FinishedNotification,
     STATUS_NOTIFICATION,
     ServerCommand,
     ServerCommands,
@@ -20,7 +22,7 @@ import {
 } from './lsp_ext';
 import { resolveServerPath } from './server_path';
 
-/** While attempts run, lenses and the tooltip show elapsed time: refresh them this often. */
+/** While attempts run, the tooltip shows their elapsed time: ask the server again this often. */
 const RUNNING_REFRESH_MS = 10_000;
 
 export interface FinishHandlers {
@@ -31,9 +33,8 @@ export interface FinishHandlers {
 export class Ctx {
     private client: lc.LanguageClient | undefined;
     private starting: Promise<void> | undefined;
-    private status: StatusNotification = { running: 0, succeeded: 0, failed: 0, fanouts: [] };
+    private status: StatusNotification = { running: 0, queued: 0, succeeded: 0, failed: 0, fanouts: [] };
     private repo: string | undefined;
-    private readonly finishes = new format.FinishTracker();
     private runningTimer: NodeJS.Timeout | undefined;
 
     readonly statusBar: vscode.StatusBarItem;
@@ -105,37 +106,38 @@ export class Ctx {
             throw e;
         }
         client.onNotification(STATUS_NOTIFICATION, (params: StatusNotification) => this.onStatus(params));
-        // Replaces the client's default window/showMessage handler (it must be registered after
-        // start()): the finish message is shown by the extension itself, with buttons.
-        client.onNotification(lc.ShowMessageNotification.type, (m) => {
-            if (m.type === lc.MessageType.Info && format.isFinishMessage(m.message)) {
-                this.serverOutput.appendLine(m.message);
-                return;
-            }
-            switch (m.type) {
-                case lc.MessageType.Error:
-                    void vscode.window.showErrorMessage(m.message);
-                    break;
-                case lc.MessageType.Warning:
-                    void vscode.window.showWarningMessage(m.message);
-                    break;
-                default:
-                    void vscode.window.showInformationMessage(m.message);
-            }
-        });
+        // Sent instead of the server's showMessage because the client declares
+        // `experimental.fanoutFinished` (client.ts): shown here with buttons.
+        client.onNotification(FINISHED_NOTIFICATION, (params: FinishedNotification) => this.announceFinish(params));
         this.renderStatus();
         this.statusBar.show();
-        // The state as of now: fanouts that finished before this window connected are not announced.
         try {
             const status = await this.fetchStatus();
-            this.finishes.baseline(status.fanouts);
             if (!this.statusSeen) {
-                this.status = { ...format.statusCounts({ fanouts: status.fanouts }), fanouts: status.fanouts };
+                this.status = statusOf(status);
                 this.renderStatus();
             }
         } catch (e) {
             // Not a git repository, for instance: lenses still work, commands will say why not.
             this.serverOutput.appendLine(`fanout: no initial status: ${errorMessage(e)}`);
+        }
+        void this.reportConfigProblems();
+    }
+
+    /** Problems in fanout's config files are said once per start, with a way to look. */
+    private async reportConfigProblems(): Promise<void> {
+        try {
+            const uri = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.toString();
+            const config = await this.run('fanout.config', uri ? { uri } : {});
+            if (config.problems.length === 0) return;
+            for (const p of config.problems) this.serverOutput.appendLine(`fanout: config: ${p}`);
+            const choice = await vscode.window.showWarningMessage(
+                `fanout: ${config.problems[0]}${config.problems.length > 1 ? ` (and ${config.problems.length - 1} more)` : ''}`,
+                'Show Configuration',
+            );
+            if (choice === 'Show Configuration') await vscode.commands.executeCommand('fanout.showConfiguration');
+        } catch (e) {
+            this.serverOutput.appendLine(`fanout: no configuration report: ${errorMessage(e)}`);
         }
     }
 
@@ -249,17 +251,13 @@ export class Ctx {
         return root;
     }
 
-    /** An attempt by id (or unique prefix) in the last status. */
+    /** The attempt with this id (as the server sent it) in the last status, to name it. */
     findAttempt(id: string): { fanout: Fanout; attempt: Attempt } | undefined {
         for (const fanout of this.status.fanouts) {
-            for (const attempt of fanout.attempts) {
-                if (attempt.id === id) return { fanout, attempt };
-            }
+            const attempt = fanout.attempts.find((a) => a.id === id);
+            if (attempt) return { fanout, attempt };
         }
-        const matches = this.status.fanouts.flatMap((fanout) =>
-            fanout.attempts.filter((a) => a.id.startsWith(id)).map((attempt) => ({ fanout, attempt })),
-        );
-        return matches.length === 1 ? matches[0] : undefined;
+        return undefined;
     }
 
     /** Asks VS Code for the server's lenses again. */
@@ -267,29 +265,18 @@ export class Ctx {
         if (this.client) refreshCodeLenses(this.client);
     }
 
-    /** A fanout started from this window: announce it when it finishes. */
-    expectFanout(id: string): void {
-        this.finishes.expect(id);
-    }
-
     private onStatus(params: StatusNotification): void {
         this.statusSeen = true;
-        this.status = {
-            running: params.running,
-            succeeded: params.succeeded,
-            failed: params.failed,
-            fanouts: params.fanouts ?? [],
-        };
+        this.status = statusOf(params);
         this.renderStatus();
         if (this.client) refreshCodeLenses(this.client);
         this.attemptDocs.refreshAll();
-        for (const fanout of this.finishes.update(this.status.fanouts)) this.announceFinish(fanout);
     }
 
     private renderStatus(): void {
-        const counts = format.statusCounts(this.status);
+        const counts = this.status;
         this.statusBar.text = format.statusBarText(counts);
-        this.statusBar.tooltip = format.statusTooltip(format.sortFanouts(this.status.fanouts), nowSecs());
+        this.statusBar.tooltip = format.statusTooltip(format.sortFanouts(this.status.fanouts));
         this.statusBar.accessibilityInformation = { label: format.statusBarLabel(counts), role: 'button' };
         this.statusBar.backgroundColor = undefined;
         this.statusBar.command = 'fanout.showAttempts';
@@ -309,9 +296,15 @@ export class Ctx {
 
     private startRunningTimer(): void {
         if (this.runningTimer) return;
+        // Titles carry the elapsed time, which changes without a `fanout/status` (the server
+        // refreshes the lenses itself).
         this.runningTimer = setInterval(() => {
-            this.statusBar.tooltip = format.statusTooltip(format.sortFanouts(this.status.fanouts), nowSecs());
-            if (this.client) refreshCodeLenses(this.client);
+            void this.fetchStatus()
+                .then((status) => {
+                    this.status = statusOf(status);
+                    this.renderStatus();
+                })
+                .catch(() => undefined);
         }, RUNNING_REFRESH_MS);
     }
 
@@ -320,16 +313,15 @@ export class Ctx {
         this.runningTimer = undefined;
     }
 
-    private announceFinish(fanout: Fanout): void {
-        const best = format.bestAttempt(fanout);
+    private announceFinish(finished: FinishedNotification): void {
+        const best = finished.best;
         const buttons = best ? ['Show Attempts', 'Open Best Diff'] : ['Show Attempts'];
-        const show = fanout.attempts.some((a) => a.state === 'succeeded')
-            ? vscode.window.showInformationMessage
-            : vscode.window.showWarningMessage;
-        void show(format.finishMessage(fanout), ...buttons).then(async (choice) => {
+        const show = finished.succeeded > 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+        this.serverOutput.appendLine(finished.message);
+        void show(finished.message, ...buttons).then(async (choice) => {
             try {
                 if (choice === 'Show Attempts') await this.finishHandlers?.showAttempts();
-                if (choice === 'Open Best Diff' && best) await this.finishHandlers?.openDiff(best.id);
+                if (choice === 'Open Best Diff' && best) await this.finishHandlers?.openDiff(best);
             } catch (e) {
                 void vscode.window.showErrorMessage(`fanout: ${errorMessage(e)}`);
             }
@@ -337,8 +329,9 @@ export class Ctx {
     }
 }
 
-export function nowSecs(): number {
-    return Math.floor(Date.now() / 1000);
+/** The status to keep: the server's counts and fanouts, from a notification or a reply. */
+function statusOf(s: StatusNotification | StatusResult): StatusNotification {
+    return { running: s.running, queued: s.queued, succeeded: s.succeeded, failed: s.failed, fanouts: s.fanouts ?? [] };
 }
 
 export function errorMessage(e: unknown): string {

@@ -39,6 +39,8 @@ export interface Attempt {
     started_at?: number | null;
     finished_at?: number | null;
     elapsed_secs?: number | null;
+    /** `elapsed_secs` as people read it: `45s`, `1m12s`, `2h05m`. */
+    elapsed?: string | null;
     exit_code?: number | null;
     /** null until the attempt has finished. */
     diffstat?: Diffstat | null;
@@ -74,17 +76,23 @@ export interface Fanout {
     attempts: Attempt[];
 }
 
+/** Attempts by state. */
+export interface Counts {
+    running: number;
+    queued: number;
+    succeeded: number;
+    /** Failed or interrupted. */
+    failed: number;
+}
+
 /** `fanout.status` and `fanout status --json`. */
-export interface StatusResult {
+export interface StatusResult extends Counts {
     repo?: string;
     fanouts: Fanout[];
 }
 
 /** `fanout/status`, sent whenever an attempt of the repository changes state. */
-export interface StatusNotification {
-    running: number;
-    succeeded: number;
-    failed: number;
+export interface StatusNotification extends Counts {
     fanouts: Fanout[];
 }
 

@@ -54,9 +54,42 @@ struct Published {
     progress: HashMap<String, (ProgressToken, String)>,
     /// Fanouts seen unfinished, whose end is still to be announced.
     unfinished: HashSet<String>,
+    /// Every fanout seen so far, finished or not.
+    seen: HashSet<String>,
+    /// Repositories whose fanouts were looked at once: a fanout that appears in one of them
+    /// later is new, and announced even if it is already finished when first seen.
+    looked: HashSet<PathBuf>,
     last_lens_refresh: Option<Instant>,
     /// Per attempt, how many of its outside changes the user was warned about.
     outside_warned: HashMap<String, usize>,
+}
+
+/// What a look at a fanout tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum News {
+    /// It still runs.
+    Unfinished,
+    /// It has just finished: announce it.
+    Finished,
+    /// Finished before, or before the server first looked: nothing to say.
+    Nothing,
+}
+
+impl Published {
+    /// Records a look at a fanout. A fanout is announced once: when it is seen finished after
+    /// being seen unfinished, or when it first appears already finished in a repository the
+    /// server had looked at before (it ran between two looks).
+    fn news(&mut self, fanout: &str, unfinished: bool, first_look: bool) -> News {
+        let new = self.seen.insert(fanout.to_string()) && !first_look;
+        if unfinished {
+            self.unfinished.insert(fanout.to_string());
+            News::Unfinished
+        } else if self.unfinished.remove(fanout) || new {
+            News::Finished
+        } else {
+            News::Nothing
+        }
+    }
 }
 
 impl Live {
@@ -169,7 +202,7 @@ impl Live {
             self.warn_outside_changes(&mut published, &report).await;
             self.progress(&mut published, &report).await;
             self.refresh_lenses_now(&mut published).await;
-        } else if report.counts().0 > 0
+        } else if report.counts().active() > 0
             && published
                 .last_lens_refresh
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
@@ -181,19 +214,14 @@ impl Live {
 
     async fn send_status(&self) {
         let mut fanouts: Vec<crate::proto::Fanout> = Vec::new();
-        let (mut running, mut succeeded, mut failed) = (0, 0, 0);
+        let mut counts = crate::workspace::Counts::default();
         for r in self.reports.iter() {
-            let (a, b, c) = r.counts();
-            running += a;
-            succeeded += b;
-            failed += c;
+            counts.add(r.counts());
             fanouts.extend(r.fanouts.iter().map(crate::proto::Fanout::from));
         }
         self.client
             .send_notification::<StatusNotification>(crate::proto::StatusNotification {
-                running,
-                succeeded,
-                failed,
+                counts: counts.into(),
                 fanouts,
             })
             .await;
@@ -214,20 +242,22 @@ impl Live {
     }
 
     /// Work-done progress per running fanout, and a message when one finishes. Fanouts that
-    /// had already finished when the server first looked are not announced.
+    /// had already finished when the server first looked are not announced; one that appears
+    /// later is, even if it finished between two looks.
     async fn progress(&self, published: &mut Published, report: &StatusReport) {
         let progress_ok = self.caps.read().unwrap().work_done_progress;
+        let first_look = published.looked.insert(report.repo.clone());
         for f in &report.fanouts {
             let total = f.attempts.len();
             let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
             let message = format!("{done}/{total} done");
-            if done < total {
-                published.unfinished.insert(f.id.clone());
+            let news = published.news(&f.id, done < total, first_look);
+            if news == News::Unfinished {
                 if progress_ok {
                     self.progress_step(published, f, &message, done * 100 / total.max(1))
                         .await;
                 }
-            } else if published.unfinished.remove(&f.id) {
+            } else if news == News::Finished {
                 if let Some((token, _)) = published.progress.remove(&f.id) {
                     self.send_progress(
                         token,
@@ -392,4 +422,32 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
         .collect();
     sig.sort_by(|a, b| a.0.cmp(&b.0));
     sig
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fanout_is_announced_once_when_it_finishes() {
+        let mut p = Published::default();
+        assert_eq!(p.news("a", true, true), News::Unfinished);
+        assert_eq!(p.news("a", false, false), News::Finished);
+        assert_eq!(p.news("a", false, false), News::Nothing, "only once");
+    }
+
+    #[test]
+    fn fanouts_done_before_the_first_look_are_not_announced() {
+        let mut p = Published::default();
+        assert_eq!(p.news("old", false, true), News::Nothing);
+        assert_eq!(p.news("old", false, false), News::Nothing);
+    }
+
+    #[test]
+    fn a_fanout_that_ran_between_two_looks_is_announced() {
+        let mut p = Published::default();
+        assert_eq!(p.news("old", false, true), News::Nothing);
+        assert_eq!(p.news("quick", false, false), News::Finished);
+        assert_eq!(p.news("quick", false, false), News::Nothing);
+    }
 }

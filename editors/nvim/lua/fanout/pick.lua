@@ -10,14 +10,12 @@ M.filters = {
   any = function()
     return true
   end,
-  -- An empty attempt has no worktree left; a queued one has nothing yet.
+  -- As the server says: it has files to diff, or a change that can be accepted.
   diff = function(a)
-    return a.state ~= 'empty' and a.state ~= 'queued'
+    return a.can_diff == true
   end,
   accept = function(a)
-    local stat = a.diffstat
-    local changed = type(stat) == 'table' and ((stat.additions or 0) + (stat.deletions or 0) + (stat.files or 0)) > 0
-    return a.state == 'succeeded' or changed
+    return a.can_accept == true
   end,
   cancel = function(a)
     return a.state == 'running' or a.state == 'queued'
@@ -60,7 +58,7 @@ function M.attempt(client_id, opts, on_choice)
     prompt = 'fanout: ' .. opts.prompt,
     kind = 'fanout_attempt',
     format_item = function(item)
-      return ('%s  %s  %s'):format(format.attempt(item.attempt, item.fanout), item.attempt.id, format.task(item.fanout))
+      return ('%s  %s  %s'):format(format.attempt(item.attempt), item.attempt.id, format.task(item.fanout))
     end,
   }, function(item)
     if item then
@@ -81,7 +79,7 @@ function M.target(client_id, opts, on_choice)
   for _, item in ipairs(M.items(client_id, opts.filter)) do
     table.insert(choices, {
       target = { attempt = item.attempt.id },
-      label = ('%s  %s  %s'):format(item.attempt.id, format.attempt(item.attempt, item.fanout), format.task(item.fanout)),
+      label = ('%s  %s  %s'):format(item.attempt.id, format.attempt(item.attempt), format.task(item.fanout)),
     })
   end
   if #choices == 0 then

@@ -1,10 +1,12 @@
 -- The last known status of each fanout client's repository, fed by `fanout/status`
--- notifications and by `fanout.status` answers. Completion, pickers, the status window and
--- the statusline read it synchronously, so none of them waits on the server.
+-- notifications and by `fanout.status` answers, both of which carry the server's counts.
+-- Completion, pickers, the status window and the statusline read it synchronously, so none
+-- of them waits on the server.
 local M = {}
 
 ---@class fanout.Status
 ---@field running integer
+---@field queued integer
 ---@field succeeded integer
 ---@field failed integer
 ---@field fanouts table[] fanout objects of `fanout status --json`
@@ -13,25 +15,6 @@ local M = {}
 
 ---@type table<integer, fanout.Status>
 local by_client = {}
-
---- Counts for answers that carry none (`fanout.status`). `fanout/status` brings the server's
---- own counts, which are used as they are.
-local function count(fanouts)
-  local c = { running = 0, succeeded = 0, failed = 0 }
-  for _, fanout in ipairs(fanouts) do
-    for _, attempt in ipairs(fanout.attempts or {}) do
-      local s = attempt.state
-      if s == 'running' or s == 'queued' then
-        c.running = c.running + 1
-      elseif s == 'succeeded' then
-        c.succeeded = c.succeeded + 1
-      elseif s == 'failed' or s == 'interrupted' then
-        c.failed = c.failed + 1
-      end
-    end
-  end
-  return c
-end
 
 ---@param client_id integer
 ---@return integer generation to pass to set() with a reply, so a slow reply cannot
@@ -50,13 +33,12 @@ function M.set(client_id, status, source, generation)
   if source == 'reply' and old and generation and old.generation ~= generation then
     return
   end
-  local fanouts = status.fanouts or {}
-  local counts = status.running and status or count(fanouts)
   by_client[client_id] = {
-    running = counts.running or 0,
-    succeeded = counts.succeeded or 0,
-    failed = counts.failed or 0,
-    fanouts = fanouts,
+    running = status.running or 0,
+    queued = status.queued or 0,
+    succeeded = status.succeeded or 0,
+    failed = status.failed or 0,
+    fanouts = status.fanouts or {},
     repo = status.repo or (old and old.repo),
     generation = (old and old.generation or 0) + 1,
   }
@@ -103,28 +85,19 @@ function M.attempts(client_id)
   return items
 end
 
---- The attempt with this id, or the only one it is a prefix of (ids accept unique prefixes).
+--- The attempt with this id (as the server sent it) and its fanout. Ids the user typed, which
+--- may be prefixes, go to the server as they are: it resolves them.
 ---@return table|nil attempt, table|nil fanout
 function M.find(client_id, id)
-  local match
   for _, item in ipairs(M.attempts(client_id)) do
     if item.attempt.id == id then
       return item.attempt, item.fanout
     end
-    if vim.startswith(item.attempt.id, id) then
-      if match then
-        return nil, nil
-      end
-      match = item
-    end
-  end
-  if match then
-    return match.attempt, match.fanout
   end
 end
 
 --- `⟳2 ✓1 ✗0` for the repository of the buffer (all repositories when the buffer has no
---- fanout client), or '' when there are no fanouts at all.
+--- fanout client), `⟳2 …1 ✓1 ✗0` while some wait to run, or '' when there are no fanouts.
 ---@param bufnr integer|nil
 ---@return string
 function M.statusline(bufnr)
@@ -133,16 +106,19 @@ function M.statusline(bufnr)
   if #clients == 0 then
     clients = vim.lsp.get_clients({ name = 'fanout' })
   end
-  local r, s, f, any = 0, 0, 0, false
+  local r, q, s, f, any = 0, 0, 0, 0, false
   for _, client in ipairs(clients) do
     local status = by_client[client.id]
     if status and #status.fanouts > 0 then
       any = true
-      r, s, f = r + status.running, s + status.succeeded, f + status.failed
+      r, q, s, f = r + status.running, q + status.queued, s + status.succeeded, f + status.failed
     end
   end
   if not any then
     return ''
+  end
+  if q > 0 then
+    return ('⟳%d …%d ✓%d ✗%d'):format(r, q, s, f)
   end
   return ('⟳%d ✓%d ✗%d'):format(r, s, f)
 end

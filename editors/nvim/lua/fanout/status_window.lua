@@ -46,7 +46,7 @@ local function build(status)
       end
       local attempt = item.attempt
       running = running or attempt.state == 'running' or attempt.state == 'queued'
-      table.insert(lines, ('   %s   %s'):format(format.attempt(attempt, current), attempt.id))
+      table.insert(lines, ('   %s   %s'):format(format.attempt(attempt), attempt.id))
       targets[#lines] = { attempt = attempt.id, fanout = current.id }
     end
   end

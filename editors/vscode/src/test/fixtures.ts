@@ -13,6 +13,7 @@ export function attempt(n: number, over: Partial<Attempt> = {}): Attempt {
         started_at: 1795000001,
         finished_at: 1795000073,
         elapsed_secs: 72,
+        elapsed: '1m12s',
         exit_code: 0,
         diffstat: { files: 1, additions: 12, deletions: 3 },
         disk_bytes: 10485760,
@@ -29,7 +30,7 @@ export function fanout(attempts: Attempt[], over: Partial<Fanout> = {}): Fanout 
     return {
         id: '7f3a9c',
         created_at: 1795000000,
-        task: { file: 'src/lib.rs', line: 12, marker: 'TODO', text: 'handle empty input' },
+        task: { file: 'src/lib.rs', line: 12, marker: 'TODO', text: 'handle empty input', label: 'TODO: handle empty input' },
         prompt: '...',
         snapshot: '3b18e512dba79e4c8300dd08aeb37f8e728b8dad',
         best: null,
