@@ -393,34 +393,38 @@ fn changes_state(event: &notify::Event) -> bool {
         ))
 }
 
-/// An attempt's id, state, exit code, diffstat, whether its worktree exists, and how many
-/// outside changes it has.
-type AttemptSignature = (
-    String,
-    AttemptState,
-    Option<i32>,
-    Option<(usize, usize, usize)>,
-    bool,
-    usize,
-);
+/// Per attempt, its id and everything editors show of it except the clock: a status is sent
+/// when this changes (state, phase, what the agent does, verify, best, ...), not every second
+/// of a running attempt's elapsed time (editors ask for that when they show it).
+type AttemptSignature = (String, String);
 
 fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
     let mut sig: Vec<_> = r
         .fanouts
         .iter()
-        .flat_map(|f| &f.attempts)
-        .map(|a| {
-            (
-                a.id.clone(),
+        .flat_map(|f| f.attempts.iter().map(move |a| (f, a)))
+        .map(|(f, a)| {
+            let shown = format!(
+                "{:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {}",
                 a.state,
+                a.phase,
                 a.exit_code,
+                a.error,
                 a.diffstat.map(|d| (d.files, d.additions, d.deletions)),
                 a.worktree_present,
                 a.outside_changes.len(),
-            )
+                a.doing(),
+                a.verify.as_ref().map(|v| v.passed),
+                a.same_as,
+                a.discard,
+                a.can_accept,
+                a.can_diff,
+                f.best.as_deref() == Some(a.id.as_str()),
+            );
+            (a.id.clone(), shown)
         })
         .collect();
-    sig.sort_by(|a, b| a.0.cmp(&b.0));
+    sig.sort();
     sig
 }
 

@@ -1,6 +1,7 @@
 -- `:Fanout status`: a floating window listing the repository's fanouts and attempts. It
--- re-renders on every `User FanoutStatus` and once a second while attempts run (their
--- elapsed time moves), and its keys act on the attempt or fanout under the cursor.
+-- re-renders on every `User FanoutStatus`, asks the server again every two seconds while
+-- attempts run (the titles it sends carry their elapsed time), and its keys act on the
+-- attempt or fanout under the cursor.
 local format = require('fanout.format')
 local state = require('fanout.state')
 
@@ -95,10 +96,19 @@ function M.render()
   end
   vim.api.nvim_win_set_config(view.win, config)
 
-  -- Elapsed times of running attempts change every second.
+  -- Elapsed times of running attempts move: the server's answer re-renders the window.
   if running and not view.timer then
     view.timer = assert(vim.uv.new_timer())
-    view.timer:start(1000, 1000, vim.schedule_wrap(M.render))
+    view.timer:start(
+      2000,
+      2000,
+      vim.schedule_wrap(function()
+        local client = view and vim.lsp.get_client_by_id(view.client_id)
+        if client then
+          require('fanout').refresh_status(client)
+        end
+      end)
+    )
   elseif not running then
     stop_timer()
   end
