@@ -660,6 +660,16 @@ pub struct Resolved {
     pub stall_secs: u64,
 }
 
+impl Resolved {
+    /// Whether `NAME:MODEL` can choose its model: its command has `{model}`.
+    pub fn takes_model(&self) -> bool {
+        self.command
+            .iter()
+            .chain(self.continue_command.iter().flatten())
+            .any(|a| a.contains("{model}"))
+    }
+}
+
 /// The profiles by name, as the user's and the repository's configuration define them
 /// (built-ins apart: they are known here).
 pub type Profiles = BTreeMap<String, AgentProfile>;
@@ -669,12 +679,7 @@ pub type Profiles = BTreeMap<String, AgentProfile>;
 pub fn resolve(profiles: &Profiles, spec: &AgentSpec, d: &Defaults) -> Result<Resolved> {
     let mut r = resolve_name(profiles, &spec.name, d)?;
     if let Some(m) = &spec.model {
-        let takes_model = r
-            .command
-            .iter()
-            .chain(r.continue_command.iter().flatten())
-            .any(|a| a.contains("{model}"));
-        if !takes_model {
+        if !r.takes_model() {
             return Err(Error::Invalid(format!(
                 "agent '{}' has no {{model}} in its command, so '{}:{m}' cannot choose a model: add \"--model\", \"{{model}}\" to agent.{}.command",
                 spec.name, spec.name, spec.name
@@ -1030,6 +1035,8 @@ pub struct Detection {
     pub argv: Vec<String>,
     /// Its model, when it sets one.
     pub model: Option<String>,
+    /// Whether `NAME:MODEL` can choose its model.
+    pub takes_model: bool,
     /// Its permission level, for the built-in CLIs.
     pub permissions: Option<Permissions>,
     pub note: Option<String>,
@@ -1048,6 +1055,7 @@ pub fn detect(source: &str, r: &Resolved) -> Detection {
         usable: false,
         argv: shown_argv(r),
         model: r.model.clone(),
+        takes_model: r.takes_model(),
         permissions: r.permissions,
         note: None,
     };

@@ -47,6 +47,7 @@ pub fn detect_all(eff: &Effective) -> Vec<crate::agents::Detection> {
                         .map(|p| p.command.clone())
                         .unwrap_or_default(),
                     model: None,
+                    takes_model: false,
                     permissions: None,
                     note: Some(e.to_string()),
                 },

@@ -317,6 +317,12 @@ pub struct AgentInfo {
     pub version: Option<String>,
     pub usable: bool,
     pub argv: Vec<String>,
+    /// The model its profile sets, if any.
+    pub model: Option<String>,
+    /// Whether `NAME:MODEL` can choose its model (its command has `{model}`).
+    pub takes_model: bool,
+    /// The permission level of a built-in CLI: `edits`, `edits+verify` or `full`.
+    pub permissions: Option<String>,
     pub note: Option<String>,
 }
 
@@ -328,12 +334,15 @@ impl From<crate::workspace::AgentsReport> for AgentsResult {
                 .agents
                 .into_iter()
                 .map(|d| AgentInfo {
+                    takes_model: d.takes_model,
                     name: d.name,
                     source: d.source,
                     binary: d.binary,
                     version: d.version,
                     usable: d.usable,
                     argv: d.argv,
+                    model: d.model,
+                    permissions: d.permissions.as_ref().map(serde_name),
                     note: d.note,
                 })
                 .collect(),

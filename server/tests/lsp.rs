@@ -1622,6 +1622,22 @@ fn finished_notification_effective_count_agents_and_config() {
         .collect();
     assert!(names.contains(&"fake"), "{agents}");
     assert!(names.contains(&"claude"), "built-ins listed too: {agents}");
+    let agent = |name: &str| {
+        agents["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(agent("claude")["takes_model"], true, "{agents}");
+    assert_eq!(agent("claude")["permissions"], "edits+verify", "{agents}");
+    assert_eq!(
+        agent("fake")["takes_model"],
+        false,
+        "its command has no {{model}}: {agents}"
+    );
     let fails = s.fails("fanout.agents", json!({"uri": 3}));
     assert!(fails.message.contains("uri"), "{fails:?}");
 

@@ -402,6 +402,12 @@ describe('fanout in VS Code', () => {
         await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Try 3 Approaches' }).waitFor({ timeout: STEP_MS });
         await pickRow('fake');
         await page.locator('.quick-input-widget .quick-input-list .monaco-list-row[aria-checked="true"]', { hasText: 'fake' }).waitFor({ timeout: STEP_MS });
+        // NAME:MODEL of a built-in that takes a model is offered as typed (fanout.agents says
+        // which do); then the filter is cleared, the fake agent still picked.
+        await page.keyboard.type('claude:sonnet');
+        await quickRows().filter({ hasText: 'this model, typed' }).filter({ hasText: 'claude:sonnet' }).waitFor({ timeout: STEP_MS });
+        await quickInputBox().fill('');
+        await page.locator('.quick-input-widget .quick-input-list .monaco-list-row[aria-checked="true"]', { hasText: 'fake' }).waitFor({ timeout: STEP_MS });
         await page.keyboard.press('Enter');
         await quickInput().waitFor({ state: 'hidden', timeout: STEP_MS });
         await page.locator('.notification-toast', { hasText: '3 attempts started' }).waitFor({ timeout: STEP_MS });

@@ -124,23 +124,32 @@ async function pickAgents(ctx: Ctx, count: number, uri: string): Promise<string[
     } catch (e) {
         void vscode.window.showWarningMessage(`fanout: cannot list the agents: ${errorMessage(e)}`);
     }
-    const installed = known.agents.filter((a) => a.usable).map((a) => a.name);
-    const others = known.agents.filter((a) => !a.usable).map((a) => a.name);
-    const names = [...new Set([...setting, ...known.roster, ...installed, ...others])];
+    // Models already used in this repository are offered again (`claude:sonnet`).
+    const used = ctx.fanouts.flatMap((f) => f.attempts).filter((a) => a.model).map((a) => `${a.agent}:${a.model}`);
+    const fixed = agentItems(known, setting, used);
     return new Promise((resolve) => {
         const pick = vscode.window.createQuickPick<vscode.QuickPickItem>();
         pick.title = `Fanout: Try ${count} Approaches`;
-        pick.placeholder = 'Agents, rotated through the attempts (none picked: your configured ones)';
+        pick.placeholder = 'Agents, rotated through the attempts (none picked: your configured ones). Type NAME:MODEL for a model, like claude:sonnet';
         pick.canSelectMany = true;
-        pick.items = names.map((name) => {
-            const info = known.agents.find((a) => a.name === name);
-            const where = info ? (info.usable ? info.source : `${info.source}, not installed`) : undefined;
-            return {
-                label: name,
-                description: known.roster.includes(name) ? `default roster${where ? ` · ${where}` : ''}` : where,
-            };
+        pick.matchOnDescription = true;
+        pick.items = fixed;
+        pick.selectedItems = fixed.filter((i) => setting.includes(i.label));
+        // A typed `NAME:MODEL` of an agent that takes a model becomes a row to pick; picked
+        // ones stay when the filter changes.
+        const typed = new Map<string, vscode.QuickPickItem>();
+        pick.onDidChangeValue((value) => {
+            const spec = modelSpec(known, value);
+            const kept = pick.selectedItems;
+            const extra = [...typed.values()].filter((i) => kept.includes(i));
+            if (spec && !fixed.some((i) => i.label === spec) && !extra.some((i) => i.label === spec)) {
+                const item = typed.get(spec) ?? { label: spec, description: 'this model, typed' };
+                typed.set(spec, item);
+                extra.push(item);
+            }
+            pick.items = [...extra, ...fixed];
+            pick.selectedItems = kept;
         });
-        pick.selectedItems = pick.items.filter((i) => setting.includes(i.label));
         let accepted = false;
         pick.onDidAccept(() => {
             accepted = true;
@@ -153,6 +162,31 @@ async function pickAgents(ctx: Ctx, count: number, uri: string): Promise<string[
         });
         pick.show();
     });
+}
+
+/** The agents to offer: the configured ones, the roster, what is installed, models used before. */
+function agentItems(known: AgentsResult, setting: string[], used: string[]): vscode.QuickPickItem[] {
+    const installed = known.agents.filter((a) => a.usable).map((a) => a.name);
+    const others = known.agents.filter((a) => !a.usable).map((a) => a.name);
+    const names = [...new Set([...setting, ...known.roster, ...installed, ...used, ...others])];
+    return names.map((name) => {
+        const info = known.agents.find((a) => a.name === name);
+        const parts: string[] = [];
+        if (known.roster.includes(name)) parts.push('default roster');
+        if (info) parts.push(info.usable ? info.source : `${info.source}, not installed`);
+        if (info?.model) parts.push(`model ${info.model}`);
+        if (!info && used.includes(name)) parts.push('used before');
+        return { label: name, description: parts.join(' \u00b7 ') || undefined };
+    });
+}
+
+/** `claude:opus` when `text` is NAME:MODEL of a known agent whose command takes a model. */
+function modelSpec(known: AgentsResult, text: string): string | undefined {
+    const m = /^\s*([A-Za-z0-9_.-]+):([^\s:,]+)\s*$/.exec(text);
+    // A number is a count in `--agents claude:3`, never a model.
+    if (!m || /^\d+$/.test(m[2])) return undefined;
+    const agent = known.agents.find((a) => a.name === m[1]);
+    return agent?.takes_model ? `${m[1]}:${m[2]}` : undefined;
 }
 
 async function tryApproaches(ctx: Ctx): Promise<void> {

@@ -177,6 +177,11 @@ export interface AgentInfo {
     version?: string | null;
     usable: boolean;
     argv: string[];
+    /** The model its profile sets, if any. */
+    model?: string | null;
+    /** Whether `NAME:MODEL` can choose its model. */
+    takes_model: boolean;
+    permissions?: 'edits' | 'edits+verify' | 'full' | null;
     note?: string | null;
 }
 export interface AgentsResult {

@@ -106,6 +106,10 @@ H.test('<Tab> completes subcommands and attempt ids', function()
   local discard_ids = vim.fn.getcompletion('Fanout discard ', 'cmdline')
   H.truthy(vim.tbl_contains(discard_ids, 'all') and vim.tbl_contains(discard_ids, fanout_id), vim.inspect(discard_ids))
   H.eq({ ids[2] }, vim.fn.getcompletion('Fanout log ' .. ids[2], 'cmdline'), 'prefix completion')
+  -- Agents come from the server (fanout.agents): the configured one and the built-ins.
+  local agents = vim.fn.getcompletion('Fanout try 2 ', 'cmdline')
+  H.truthy(vim.tbl_contains(agents, 'fake') and vim.tbl_contains(agents, 'claude'), vim.inspect(agents))
+  H.truthy(vim.tbl_contains(agents, 'qwen'), 'every built-in, installed or not: ' .. vim.inspect(agents))
 end)
 
 -- The user types a line above the task and does not save: diffs and accept use the buffer.

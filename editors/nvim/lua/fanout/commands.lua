@@ -6,7 +6,7 @@ local function api()
   return require('fanout')
 end
 
----@type table<string, { run: fun(args: string[]), complete: (fun(): string[])|nil }>
+---@type table<string, { run: fun(args: string[]), complete: (fun(arglead: string): string[])|nil }>
 local subcommands = {}
 
 --- Attempt ids (and fanout ids / `all`) for completion, from the cached state.
@@ -27,14 +27,33 @@ subcommands.try = {
     end
     api().try({ count = count, agents = args })
   end,
-  complete = function()
+  complete = function(arglead)
+    -- The agents the server knows (fanout.agents: configured, built-in, installed or not),
+    -- then models: `claude:sonnet` for models used in this repository or set by a profile,
+    -- offered once `claude:` is typed and the agent's command takes a model.
     local names = vim.deepcopy(require('fanout.config').options.agents or {})
-    -- Agents seen in this repository's attempts are worth offering too.
     local client = require('fanout.client').for_buf(0)
-    if client then
+    if not client then
+      return names
+    end
+    local params = { command = 'fanout.agents', arguments = { { uri = vim.uri_from_bufnr(0) } } }
+    local known = require('fanout.client').request_sync(client, 'workspace/executeCommand', params, 2000, 0)
+    local takes_model = {}
+    for _, agent in ipairs(known and known.agents or {}) do
+      if not vim.tbl_contains(names, agent.name) then
+        table.insert(names, agent.name)
+      end
+      takes_model[agent.name] = agent.takes_model == true
+      if agent.model and agent.model ~= vim.NIL and arglead:find(':', 1, true) then
+        table.insert(names, agent.name .. ':' .. agent.model)
+      end
+    end
+    if arglead:find(':', 1, true) then
       for _, item in ipairs(require('fanout.state').attempts(client.id)) do
-        if item.attempt.agent and not vim.tbl_contains(names, item.attempt.agent) then
-          table.insert(names, item.attempt.agent)
+        local a = item.attempt
+        local spec = a.model and a.model ~= vim.NIL and (a.agent .. ':' .. a.model)
+        if spec and takes_model[a.agent] and not vim.tbl_contains(names, spec) then
+          table.insert(names, spec)
         end
       end
     end
@@ -117,7 +136,7 @@ function M.complete(arglead, cmdline, cursorpos)
     candidates = M.names
   else
     local sub = subcommands[words[2]]
-    candidates = sub and sub.complete and sub.complete() or {}
+    candidates = sub and sub.complete and sub.complete(arglead) or {}
   end
   return vim.tbl_filter(function(c)
     return vim.startswith(c, arglead)
