@@ -198,9 +198,13 @@ impl Activity {
 
     fn take_usage(&mut self, v: &Value) {
         let ty = v.get("type").and_then(Value::as_str).unwrap_or_default();
-        // Copilot's usage file (`--usage-output-file`): the run's tokens per model; its
-        // input tokens include the cached ones.
+        // Copilot's usage file (`--usage-output-file`): its session's tokens per model (a
+        // resumed session's file counts the earlier runs too); its input tokens include the
+        // cached ones.
         if let Some(models) = v.get("modelMetrics").and_then(Value::as_object) {
+            if let Some(start) = v.get("sessionStartTime").and_then(Value::as_str) {
+                self.begin_session(&format!("copilot {start}"));
+            }
             let mut total = None;
             for m in models.values() {
                 let get = |k: &str| m.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
@@ -231,14 +235,7 @@ impl Activity {
             _ => None,
         };
         if let Some(id) = session_id {
-            let id = id.as_str().unwrap_or_default();
-            if self.session.as_ref().is_none_or(|s| s.id != id) {
-                self.session = Some(Session {
-                    id: id.to_string(),
-                    before: self.earlier,
-                });
-            }
-            self.per_session = true;
+            self.begin_session(id.as_str().unwrap_or_default());
             return;
         }
         // Codex: each `turn.completed` reports its thread's usage so far.
@@ -257,6 +254,20 @@ impl Activity {
             };
             self.run = self.run.plus(step);
         }
+    }
+}
+
+impl Activity {
+    /// This run's figures cover the agent's session `id`: a session seen for the first time
+    /// starts from what the attempt had used before it.
+    fn begin_session(&mut self, id: &str) {
+        if self.session.as_ref().is_none_or(|s| s.id != id) {
+            self.session = Some(Session {
+                id: id.to_string(),
+                before: self.earlier,
+            });
+        }
+        self.per_session = true;
     }
 }
 
@@ -672,6 +683,30 @@ mod tests {
             ],
         );
         assert_eq!(again.tokens, Some(11210 + 2020));
+    }
+
+    #[test]
+    fn copilot_resumed_session_is_counted_once() {
+        // Recorded from copilot 1.0.102: `--usage-output-file` after a run that resumed the
+        // session (same `--session-id`) holds the session's figures, the first run's included.
+        let first = run(&[
+            r#"{"totalUserRequests":1,"sessionStartTime":"2026-12-03T13:15:03.947Z","modelMetrics":{"scripted-model":{"usage":{"inputTokens":1049,"outputTokens":47,"cacheReadTokens":621}}}}"#,
+        ]);
+        assert_eq!(first.tokens, Some(1096));
+        let resumed = follow_up(
+            &first,
+            &[
+                r#"{"totalUserRequests":2,"sessionStartTime":"2026-12-03T13:15:03.947Z","modelMetrics":{"scripted-model":{"usage":{"inputTokens":2126,"outputTokens":98,"cacheReadTokens":1254}}}}"#,
+            ],
+        );
+        assert_eq!(resumed.tokens, Some(2224), "not 1096 + 2224");
+        let fresh = follow_up(
+            &resumed,
+            &[
+                r#"{"sessionStartTime":"2026-12-03T14:00:00.000Z","modelMetrics":{"m":{"usage":{"inputTokens":100,"outputTokens":10}}}}"#,
+            ],
+        );
+        assert_eq!(fresh.tokens, Some(2334), "a new session adds its own");
     }
 
     #[test]

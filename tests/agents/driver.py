@@ -209,6 +209,14 @@ def setup_qwen(home, url, env):
                 "OPENAI_MODEL": "scripted-model"})
 
 
+def setup_copilot(home, url, env):
+    # Its own provider (BYOK, an OpenAI Chat Completions endpoint) and offline mode: no GitHub
+    # sign-in, nothing but the model is contacted.
+    env.update({"COPILOT_PROVIDER_BASE_URL": f"{url}/v1", "COPILOT_PROVIDER_TYPE": "openai",
+                "COPILOT_PROVIDER_API_KEY": "scripted-test", "COPILOT_MODEL": "scripted-model",
+                "COPILOT_OFFLINE": "true"})
+
+
 # With no model reachable (a port nothing listens on), claude retries its API for minutes and
 # codex reconnects forever: fanout shows them as stalled, and their `timeout` stops them.
 OFFLINE_TIMEOUT = 20
@@ -277,6 +285,7 @@ CLIS = {
     "opencode": (setup_opencode, False, not_side),
     "aider": (setup_aider, False, not_side),
     "qwen": (setup_qwen, True, all_requests),
+    "copilot": (setup_copilot, True, all_requests),
 }
 
 

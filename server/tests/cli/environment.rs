@@ -270,6 +270,8 @@ fn agent_output_formats_show_what_each_agent_did() {
         // Three steps; a custom provider's cost of 0 is no cost.
         ("opencode.jsonl", done, Some(712 + 720 + 736), None),
         ("qwen.jsonl", done, Some(2520), None),
+        // Its reply in pieces; its tokens are in its usage file, not its stream.
+        ("copilot.jsonl", done, None, None),
         // Plain text: its last line; its usage lines add up.
         (
             "aider.txt",
