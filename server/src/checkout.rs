@@ -137,7 +137,11 @@ fn create_all(
         }
         fs::create_dir(&spec.path).at(&spec.path)?;
         created.dirs.push(spec.path.clone());
-        link(&admin, &spec.path, &format!("ref: refs/heads/{}", spec.branch))?;
+        link(
+            &admin,
+            &spec.path,
+            &format!("ref: refs/heads/{}", spec.branch),
+        )?;
         crate::fault::point("checkout.worktree-linked");
     }
 
@@ -390,7 +394,10 @@ pub(crate) fn link(admin: &Path, worktree: &Path, head: &str) -> Result<()> {
         format!("{}\n", dot_git.display()).as_bytes(),
     )?;
     remove_any(&dot_git)?;
-    write_file(&dot_git, format!("gitdir: {}\n", admin.display()).as_bytes())
+    write_file(
+        &dot_git,
+        format!("gitdir: {}\n", admin.display()).as_bytes(),
+    )
 }
 
 /// Remove whatever is at `path` (a file, a symlink, not its target, or a whole folder).
@@ -472,7 +479,11 @@ pub fn reuse_worktrees(
         let mut out = Vec::new();
         for spec in specs {
             let admin = admin_root.join(&spec.name);
-            link(&admin, &spec.path, &format!("ref: refs/heads/{}", spec.branch))?;
+            link(
+                &admin,
+                &spec.path,
+                &format!("ref: refs/heads/{}", spec.branch),
+            )?;
             crate::fault::point("reuse.linked");
             let (stats, reused) = refresh(repo, &admin, &spec.path, &entries, &dirs, keep)?;
             crate::fault::point("reuse.files-written");
@@ -571,8 +582,7 @@ fn refresh(
                     return Ok((stat, false));
                 }
                 remove_any(&path)?;
-                let stat =
-                    with_thread_repo(&repo_path, |repo| write_entry(repo, entry, &[root]))?;
+                let stat = with_thread_repo(&repo_path, |repo| write_entry(repo, entry, &[root]))?;
                 Ok((stat[0], true))
             })
             .collect::<Result<Vec<_>>>()

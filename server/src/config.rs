@@ -65,7 +65,9 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Number(n) => Ok(ByteSize(n)),
-            Raw::Text(t) => parse_size(&t).map(ByteSize).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse_size(&t)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -77,13 +79,21 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
         "" => 0,
         "K" => 10,
         "M" => 20,
         "G" => 30,
         "T" => 40,
-        _ => return Err(format!("`{text}` is not a size (write 500M, 20G or a number of bytes)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size (write 500M, 20G or a number of bytes)"
+            ))
+        }
     };
     let n: f64 = number
         .parse()
@@ -184,7 +194,9 @@ impl Config {
 
     /// How many finished worktrees the pool keeps per repository.
     pub fn pool_size(&self) -> usize {
-        self.pool.unwrap_or_else(|| self.attempts()).min(MAX_ATTEMPTS)
+        self.pool
+            .unwrap_or_else(|| self.attempts())
+            .min(MAX_ATTEMPTS)
     }
 
     pub fn pool_max_bytes(&self) -> u64 {
@@ -246,14 +258,14 @@ mod tests {
 
     #[test]
     fn reads_the_pool_settings() {
-        let c: Config = toml::from_str(
-            "pool = 5\npool_max_bytes = \"20G\"\nkeep_ignored = [\"target\"]\n",
-        )
-        .unwrap();
+        let c: Config =
+            toml::from_str("pool = 5\npool_max_bytes = \"20G\"\nkeep_ignored = [\"target\"]\n")
+                .unwrap();
         assert_eq!(c.pool_size(), 5);
         assert_eq!(c.pool_max_bytes(), 20 << 30);
         assert_eq!(c.keep_ignored(), KeepIgnored::Globs(vec!["target".into()]));
-        let c: Config = toml::from_str("attempts = 4\nkeep_ignored = false\npool_max_bytes = 4096\n").unwrap();
+        let c: Config =
+            toml::from_str("attempts = 4\nkeep_ignored = false\npool_max_bytes = 4096\n").unwrap();
         assert_eq!(c.pool_size(), 4);
         assert_eq!(c.pool_max_bytes(), 4096);
         assert_eq!(c.keep_ignored(), KeepIgnored::All(false));

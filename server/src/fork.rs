@@ -116,8 +116,13 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
     )?;
     crate::fault::point("fork.intent-written");
     let repo = paths.open()?;
-    let provided =
-        crate::pool::provide(&repo, &root, &crate::pool::Limits::of(config), snapshot, &specs);
+    let provided = crate::pool::provide(
+        &repo,
+        &root,
+        &crate::pool::Limits::of(config),
+        snapshot,
+        &specs,
+    );
     if let Err(e) = provided {
         drop(intent);
         let _ = std::fs::remove_dir_all(states.fanout_dir(&fanout_id));

@@ -471,17 +471,23 @@ pub fn trim(
             report.bytes_freed += slot.bytes;
         }
     }
+    if warming.is_some() && pool.slots().is_empty() {
+        // An empty pool leaves no folder behind (this fails if anything is in it).
+        let _ = std::fs::remove_file(pool.dir.join(".lock"));
+        let _ = std::fs::remove_dir(&pool.dir);
+    }
     drop(warming);
     if !crate::trash::entries(&trash).is_empty() {
         crate::trash::empty_later(&trash);
+    } else {
+        let _ = std::fs::remove_dir(repo_root); // only if empty
     }
     Ok(report)
 }
 
 /// Remove the leftovers of pool operations that died (under the git-ops lock).
 fn repair(pool: &Pool, report: &mut TrimReport) -> Result<()> {
-    let live: std::collections::HashSet<String> =
-        pool.slots().into_iter().map(|s| s.id).collect();
+    let live: std::collections::HashSet<String> = pool.slots().into_iter().map(|s| s.id).collect();
     for (path, name) in list(&pool.dir) {
         if name.starts_with('.') || name.ends_with(".json") {
             continue;

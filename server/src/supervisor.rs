@@ -800,8 +800,7 @@ impl Supervisor {
     /// An attempt that changed nothing leaves its worktree to the pool (or the trash).
     fn remove_worktree(&self, rec: &AttemptRecord) -> Result<()> {
         let limits = crate::pool::Limits::of_user();
-        if crate::pool::retire(&self.common_dir, &limits, rec)? == crate::pool::Retired::Trashed
-        {
+        if crate::pool::retire(&self.common_dir, &limits, rec)? == crate::pool::Retired::Trashed {
             if let Some(trash) = crate::trash::dir_for(&rec.worktree) {
                 crate::trash::empty_later(&trash);
             }

@@ -118,6 +118,13 @@ pub fn empty_now(trash: &Path) -> usize {
         drop(lock);
         // Something put in while the lock was held, after the listing, is still there.
         if entries(trash).is_empty() {
+            // Tidy up: the trash, and the per-repository folder once nothing is left in it
+            // (both fail, as they should, when something was put in meanwhile).
+            let _ = std::fs::remove_file(trash.join(LOCK));
+            let _ = std::fs::remove_dir(trash);
+            if let Some(parent) = trash.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
             return freed;
         }
     }

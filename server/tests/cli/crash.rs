@@ -74,6 +74,15 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
     }
     let roots = env.base().join("data/fanout/worktrees");
     for repo_root in list(&roots) {
+        // Removal renames into the trash, which a detached process empties (and then
+        // removes, with the per-repository folder if nothing else is in it).
+        let trash = roots.join(&repo_root).join(".trash");
+        crate::common::cli::wait_for("the trash emptied", Duration::from_secs(60), || {
+            (!trash.exists()).then_some(())
+        });
+        if !roots.join(&repo_root).exists() {
+            continue;
+        }
         let inside = list(&roots.join(&repo_root));
         if inside.is_empty() {
             out.push(format!("worktree root {repo_root} (empty)"));
@@ -204,6 +213,31 @@ fn a_try_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
     let env = repo();
     let points = kill_at_every_point(&env, "fanout try", |_| try_args(), |_| {});
     assert!(points >= 10, "only {points} crash points in try");
+}
+
+#[test]
+fn a_try_from_a_warm_pool_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
+    let env = repo();
+    let points = kill_at_every_point(
+        &env,
+        "fanout try from the pool",
+        |env| {
+            env.ok(&["warm"]);
+            try_args()
+        },
+        |_| {},
+    );
+    assert!(
+        points >= 12,
+        "only {points} crash points in a try from the pool"
+    );
+}
+
+#[test]
+fn a_warm_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
+    let env = repo();
+    let points = kill_at_every_point(&env, "fanout warm", |_| vec!["warm".into()], |_| {});
+    assert!(points >= 3, "only {points} crash points in warm");
 }
 
 #[test]
