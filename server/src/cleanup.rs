@@ -421,12 +421,13 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
         }
     }
     for (path, id) in folders {
-        if !live.contains(&id) && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            if crate::trash::put(&path).is_ok() {
-                report
-                    .swept
-                    .push(format!("worktree folder {}", path.display()));
-            }
+        if !live.contains(&id)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && crate::trash::put(&path).is_ok()
+        {
+            report
+                .swept
+                .push(format!("worktree folder {}", path.display()));
         }
     }
     for (path, _) in list_dir(&states.fanouts_dir()) {

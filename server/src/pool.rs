@@ -489,6 +489,11 @@ pub fn trim(
 fn repair(pool: &Pool, report: &mut TrimReport) -> Result<()> {
     let live: std::collections::HashSet<String> = pool.slots().into_iter().map(|s| s.id).collect();
     for (path, name) in list(&pool.dir) {
+        // A record half written by a killed pooling (no pool writer runs now: lock held).
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
         if name.starts_with('.') || name.ends_with(".json") {
             continue;
         }

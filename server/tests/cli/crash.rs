@@ -84,9 +84,8 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
             continue;
         }
         let inside = list(&roots.join(&repo_root));
-        if inside.is_empty() {
-            out.push(format!("worktree root {repo_root} (empty)"));
-        }
+        // An empty per-repository folder may stay: the trash's emptier removes it only when
+        // it finishes after the pool's folder went, which a test cannot wait for.
         out.extend(inside.into_iter().map(|w| format!("worktree folder {w}")));
     }
     out.sort();
@@ -152,6 +151,11 @@ fn status_shows_what_is_left(env: &TestEnv, what: &str) {
             || l.starts_with("lock file")
             || (l.starts_with("fanout record") && !gone_fanouts.contains(l))
             || l.starts_with("worktree root")
+            // The pool (status shows its slots; gc removes a broken slot or a warm's branch):
+            // nothing of the user's is in it.
+            || l.starts_with("admin folder fanout-pool-")
+            || l == "worktree folder .pool"
+            || l.starts_with("branch refs/heads/fanout/pool-warm/")
     });
     assert!(
         !nothing || only_invisible,
@@ -439,5 +443,7 @@ fn a_lock_file_left_by_a_killed_fanout_process_is_removed() {
     // fanout recognizes that its owner is dead and goes on.
     env.ok(&["discard", &fanout]);
     assert!(!lock.exists());
+    // The worktree went to the pool; gc with no age empties it.
+    env.ok(&["gc", "--older-than", "0s"]);
     assert!(leftovers(&env).is_empty(), "{:#?}", leftovers(&env));
 }
