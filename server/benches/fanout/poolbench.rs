@@ -113,14 +113,14 @@ pub fn run(
                 );
             }
             let git_ms = ms(t.elapsed());
-            for (i, p) in git_paths.iter().enumerate() {
+            for p in &git_paths {
                 gen::remove_tree(p);
-                git(
-                    &repo.root,
-                    &["branch", "-q", "-D", &format!("git-bench-{r}-{i}")],
-                );
             }
             git(&repo.root, &["worktree", "prune"]);
+            for i in 0..n {
+                let b = format!("git-bench-{r}-{i}");
+                git(&repo.root, &["branch", "-q", "-D", &b]);
+            }
 
             // A cold fork: nothing pooled.
             let cold = specs("cold");
@@ -160,6 +160,10 @@ pub fn run(
             let commit = fanout::snapshot::snapshot_commit(&repo.root, &[], "bench").unwrap();
             let rep = fanout::pool::provide(&git_repo, &root, &limits(n), commit, &warm).unwrap();
             let warm_ms = ms(t.elapsed());
+            log(&format!(
+                "pool: {label}: warm fork wrote {} files into {} reused worktrees in {warm_ms:.0} ms",
+                rep.written, rep.reused
+            ));
             if rep.reused != n {
                 row.failures
                     .push(format!("warm fork reused {} of {n}", rep.reused));
