@@ -137,18 +137,10 @@ fn create_all(
         }
         fs::create_dir(&spec.path).at(&spec.path)?;
         created.dirs.push(spec.path.clone());
-        write_file(
-            &admin.join("HEAD"),
-            format!("ref: refs/heads/{}\n", spec.branch).as_bytes(),
-        )?;
-        write_file(&admin.join("commondir"), b"../..\n")?;
-        write_file(
-            &admin.join("gitdir"),
-            format!("{}\n", spec.path.join(".git").display()).as_bytes(),
-        )?;
-        write_file(
-            &spec.path.join(".git"),
-            format!("gitdir: {}\n", admin.display()).as_bytes(),
+        link(
+            &admin,
+            &spec.path,
+            &format!("ref: refs/heads/{}", spec.branch),
         )?;
         crate::fault::point("checkout.worktree-linked");
     }
@@ -256,7 +248,12 @@ fn write_entry(repo: &Repository, entry: &Entry, roots: &[&Path]) -> Result<Vec<
             let target = bytes_path(content);
             std::os::unix::fs::symlink(&target, &path).at(&path)?;
         } else {
-            let mut f = fs::File::create(&path).at(&path)?;
+            // create_new: never through a symlink or over a file that is already there.
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .at(&path)?;
             f.write_all(content).at(&path)?;
             if entry.mode == 0o100755 {
                 f.set_permissions(fs::Permissions::from_mode(0o755))
@@ -298,6 +295,14 @@ fn collect(tree: &git2::Tree) -> Result<(Vec<Entry>, Vec<Vec<u8>>, bool)> {
     })?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((entries, dirs, attributes))
+}
+
+/// Whether worktrees of `commit` can be written by this module (reused or created) rather
+/// than by libgit2's checkout, which applies content filters.
+pub fn writes_plainly(repo: &Repository, commit: Oid) -> bool {
+    repo.find_commit(commit)
+        .and_then(|c| c.tree())
+        .is_ok_and(|tree| !needs_filters(repo, &tree, true))
 }
 
 /// Whether checking out this tree needs git's content filters (line endings, smudge filters).
@@ -376,6 +381,332 @@ fn encode_index(entries: &[Entry], stat: impl Fn(usize) -> Stat) -> Vec<u8> {
     out
 }
 
+/// Write a worktree's link to its admin folder, as `git worktree add` makes it: the admin's
+/// `HEAD` (`head`: `ref: refs/heads/...` or a commit id), `commondir` and `gitdir`, and the
+/// worktree's `.git` file. Whatever was at `.git` (a file an agent rewrote, a symlink, a
+/// repository of its own) is replaced, never read.
+pub(crate) fn link(admin: &Path, worktree: &Path, head: &str) -> Result<()> {
+    write_file(&admin.join("HEAD"), format!("{head}\n").as_bytes())?;
+    write_file(&admin.join("commondir"), b"../..\n")?;
+    let dot_git = worktree.join(".git");
+    write_file(
+        &admin.join("gitdir"),
+        format!("{}\n", dot_git.display()).as_bytes(),
+    )?;
+    remove_any(&dot_git)?;
+    write_file(
+        &dot_git,
+        format!("gitdir: {}\n", admin.display()).as_bytes(),
+    )
+}
+
+/// Remove whatever is at `path` (a file, a symlink, not its target, or a whole folder).
+fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path),
+        Ok(_) => fs::remove_file(path).at(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).at(path),
+    }
+}
+
+/// Which ignored files and folders a reused worktree keeps.
+pub enum KeepIgnored {
+    All,
+    None,
+    /// Those whose path (from the worktree's root) matches.
+    Matching(globset::GlobSet),
+}
+
+impl KeepIgnored {
+    fn keeps(&self, rel: &Path) -> bool {
+        match self {
+            KeepIgnored::All => true,
+            KeepIgnored::None => false,
+            KeepIgnored::Matching(set) => set.is_match(rel),
+        }
+    }
+}
+
+/// What a reuse did to one worktree.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reused {
+    /// Files written because they differ from the new snapshot (or could not be trusted).
+    pub written: usize,
+    /// Files kept as they were.
+    pub kept: usize,
+    /// Files and folders removed: tracked before and not now, untracked, ignored not kept.
+    pub removed: usize,
+}
+
+/// Bring existing worktrees (pooled ones, already moved to `specs`' paths and admin folders)
+/// to `commit`, each on its own new branch: only the files that differ from what the
+/// worktree's old index says it holds are written (a file is trusted only when its stat data
+/// matches that index, and hashed when that is racy); tracked files the commit lacks and
+/// untracked ones go; ignored files stay as `keep` says. The walk never follows a symlink,
+/// and anything in the way of a folder of the commit (a file, a symlink) is replaced by a
+/// real folder. At the end the index is written with the stat data of every file, as
+/// `create_worktrees` does, so `git status` is clean at once. Branches created here are
+/// removed again on failure; the worktrees themselves are the caller's to roll back.
+pub fn reuse_worktrees(
+    repo: &Repository,
+    commit_id: Oid,
+    specs: &[WorktreeSpec],
+    keep: &KeepIgnored,
+) -> Result<Vec<Reused>> {
+    let commit = repo.find_commit(commit_id)?;
+    let mut created = Created::default();
+    let result = (|| {
+        let refs: Vec<String> = specs
+            .iter()
+            .map(|s| format!("refs/heads/{}", s.branch))
+            .collect();
+        let ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[])?;
+        for spec in specs {
+            repo.branch(&spec.branch, &commit, false).map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot create branch {}: {}",
+                    spec.branch,
+                    e.message()
+                ))
+            })?;
+            created.branches.push(spec.branch.clone());
+        }
+        drop(ops);
+        let tree = commit.tree()?;
+        let (entries, dirs, _) = collect(&tree)?;
+        let admin_root = repo.commondir().join("worktrees");
+        let mut out = Vec::new();
+        for spec in specs {
+            let admin = admin_root.join(&spec.name);
+            link(
+                &admin,
+                &spec.path,
+                &format!("ref: refs/heads/{}", spec.branch),
+            )?;
+            crate::fault::point("reuse.linked");
+            let (stats, reused) = refresh(repo, &admin, &spec.path, &entries, &dirs, keep)?;
+            crate::fault::point("reuse.files-written");
+            let index = encode_index(&entries, |e| stats[e]);
+            crate::state::write_atomic(&admin.join("index"), &index)?;
+            out.push(reused);
+        }
+        Ok(out)
+    })();
+    if result.is_err() {
+        created.roll_back(repo);
+    }
+    result
+}
+
+/// What the old index says a path holds.
+struct Known {
+    id: Oid,
+    mode: u32,
+    stat: Stat,
+}
+
+fn old_index(admin: &Path) -> (std::collections::HashMap<Vec<u8>, Known>, (u32, u32)) {
+    let path = admin.join("index");
+    let mut known = std::collections::HashMap::new();
+    let written = fs::metadata(&path)
+        .map(|m| (m.mtime() as u32, m.mtime_nsec() as u32))
+        .unwrap_or((u32::MAX, 0));
+    if let Ok(index) = git2::Index::open(&path) {
+        for e in index.iter() {
+            known.insert(
+                e.path.clone(),
+                Known {
+                    id: e.id,
+                    mode: e.mode,
+                    stat: Stat {
+                        ctime: (e.ctime.seconds() as u32, e.ctime.nanoseconds()),
+                        mtime: (e.mtime.seconds() as u32, e.mtime.nanoseconds()),
+                        dev: e.dev,
+                        ino: e.ino,
+                        uid: e.uid,
+                        gid: e.gid,
+                        size: e.file_size,
+                    },
+                },
+            );
+        }
+    }
+    (known, written)
+}
+
+/// Whether the file's stat data is the one the index recorded (nanoseconds only when the
+/// index has them).
+fn same_stat(index: &Stat, now: &Stat) -> bool {
+    let time = |a: (u32, u32), b: (u32, u32)| a.0 == b.0 && (a.1 == 0 || a.1 == b.1);
+    time(index.mtime, now.mtime)
+        && time(index.ctime, now.ctime)
+        && index.size == now.size
+        && index.ino == now.ino
+        && index.dev == now.dev
+}
+
+fn refresh(
+    repo: &Repository,
+    admin: &Path,
+    root: &Path,
+    entries: &[Entry],
+    dirs: &[Vec<u8>],
+    keep: &KeepIgnored,
+) -> Result<(Vec<Stat>, Reused)> {
+    let (known, index_written) = old_index(admin);
+    // The commit's folders, parents first (the tree walk is pre-order): each one a real
+    // folder, whatever stood there.
+    for dir in dirs {
+        let d = root.join(bytes_path(dir));
+        match fs::symlink_metadata(&d) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                fs::remove_file(&d).at(&d)?;
+                fs::create_dir(&d).at(&d)?;
+            }
+            Err(_) => fs::create_dir(&d).at(&d)?,
+        }
+    }
+    let repo_path = repo.path().to_path_buf();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(16)
+        .build()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let results: Vec<(Stat, bool)> = pool.install(|| {
+        entries
+            .par_iter()
+            .map(|entry| {
+                let path = root.join(bytes_path(&entry.path));
+                if let Some(stat) = unchanged(&known, index_written, entry, &path) {
+                    return Ok((stat, false));
+                }
+                remove_any(&path)?;
+                let stat = with_thread_repo(&repo_path, |repo| write_entry(repo, entry, &[root]))?;
+                Ok((stat[0], true))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let written = results.iter().filter(|r| r.1).count();
+    let mut reused = Reused {
+        written,
+        kept: results.len() - written,
+        removed: 0,
+    };
+    let stats = results.into_iter().map(|r| r.0).collect();
+    reused.removed = remove_leftovers(repo, root, entries, dirs, keep)?;
+    Ok((stats, reused))
+}
+
+/// The file's stat data if it holds what `entry` says, by the old index: same blob and mode
+/// there, same stat data now, and, when the file changed in the index's last instant (git's
+/// "racily clean"), the same content hashed.
+fn unchanged(
+    known: &std::collections::HashMap<Vec<u8>, Known>,
+    index_written: (u32, u32),
+    entry: &Entry,
+    path: &Path,
+) -> Option<Stat> {
+    let k = known.get(&entry.path)?;
+    if k.id != entry.id || k.mode != entry.mode {
+        return None;
+    }
+    let meta = fs::symlink_metadata(path).ok()?;
+    let right_kind = match entry.mode {
+        0o120000 => meta.file_type().is_symlink(),
+        0o160000 => meta.is_dir(),
+        _ => meta.is_file() && (meta.mode() & 0o100 != 0) == (entry.mode == 0o100755),
+    };
+    if !right_kind {
+        return None;
+    }
+    let now = stat_of(&meta);
+    if entry.mode == 0o160000 {
+        return Some(Stat::default());
+    }
+    if !same_stat(&k.stat, &now) {
+        return None;
+    }
+    if now.mtime >= index_written && entry.mode != 0o120000 {
+        let id = Oid::hash_file(ObjectType::Blob, path).ok()?;
+        if id != entry.id {
+            return None;
+        }
+    }
+    Some(now)
+}
+
+/// Remove what the commit does not hold: tracked files of before, untracked files and
+/// folders, and ignored ones `keep` does not keep. Ignored is judged by the commit's own
+/// ignore files (written by now), `info/exclude` and the user's excludes, as git does.
+fn remove_leftovers(
+    repo: &Repository,
+    root: &Path,
+    entries: &[Entry],
+    dirs: &[Vec<u8>],
+    keep: &KeepIgnored,
+) -> Result<usize> {
+    use std::os::unix::ffi::OsStrExt;
+    let files: std::collections::HashSet<&[u8]> =
+        entries.iter().map(|e| e.path.as_slice()).collect();
+    let folders: std::collections::HashSet<&[u8]> = dirs.iter().map(Vec::as_slice).collect();
+    let judge = Repository::open_bare(repo.commondir())?;
+    judge.set_workdir(root, false)?;
+    let mut removed = 0;
+    let mut emptied: Vec<PathBuf> = Vec::new();
+    let mut walk = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .min_depth(1)
+        .into_iter();
+    while let Some(item) = walk.next() {
+        let Ok(item) = item else { continue };
+        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
+        let rel_bytes = rel.as_os_str().as_bytes();
+        if rel_bytes == b".git" {
+            if item.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        let is_dir = item.file_type().is_dir();
+        if is_dir && folders.contains(rel_bytes) {
+            continue;
+        }
+        if !is_dir && files.contains(rel_bytes) {
+            continue;
+        }
+        let ignored = {
+            let mut probe = rel.to_path_buf();
+            if is_dir {
+                probe.push("");
+            }
+            judge.is_path_ignored(&probe).unwrap_or(false)
+        };
+        if ignored && keep.keeps(rel) {
+            if is_dir {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        if is_dir && !ignored {
+            // Look inside: it may hold ignored files to keep; it goes at the end if empty.
+            emptied.push(item.path().to_path_buf());
+            continue;
+        }
+        if is_dir {
+            walk.skip_current_dir();
+        }
+        remove_any(item.path())?;
+        removed += 1;
+    }
+    for dir in emptied.iter().rev() {
+        if fs::remove_dir(dir).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn bytes_path(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
@@ -393,9 +724,7 @@ pub fn remove_worktree(
     path: &Path,
     branch: Option<&str>,
 ) -> Result<()> {
-    if path.exists() {
-        fs::remove_dir_all(path).at(path)?;
-    }
+    crate::trash::remove(path)?;
     let admin = repo.commondir().join("worktrees").join(name);
     if admin.exists() {
         fs::remove_dir_all(&admin).at(&admin)?;

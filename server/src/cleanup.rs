@@ -9,7 +9,7 @@
 //! owns).
 
 use crate::attempt_repo::AttemptRepo;
-use crate::checkout::{disk_usage, remove_worktree};
+use crate::checkout::remove_worktree;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::now_secs;
@@ -69,8 +69,11 @@ pub fn cancel(states: &StateDir, a: &AttemptRecord) -> Result<Cancelled> {
 /// What a discard did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Discarded {
+    /// What the worktree took on disk, when it was deleted (not when it went to the pool).
     pub bytes_freed: u64,
     pub stopped_processes: usize,
+    /// Whether the worktree was kept in the pool for the next fork.
+    pub pooled: bool,
 }
 
 /// Stop the attempt if it runs, then remove its worktree, its branch and its record.
@@ -112,13 +115,23 @@ pub fn discard(
             return Err(Error::UncollectedWork { id: a.id, files });
         }
     }
-    let bytes = if a.worktree.exists() {
-        disk_usage(&a.worktree)
+    // Nothing in the worktree is anyone's now (collected above, or thrown away by force):
+    // it goes into the pool, or into the trash, by a rename either way.
+    let retired = if std::fs::symlink_metadata(&a.worktree).is_ok_and(|m| m.is_dir()) {
+        Some(crate::pool::retire(
+            &paths.common_dir,
+            &crate::pool::Limits::of_user(),
+            &a,
+        )?)
     } else {
-        0
+        remove_git_side(paths, &a)?;
+        None
     };
-    remove_git_side(paths, &a)?;
     crate::fault::point("discard.worktree-removed");
+    let bytes = match retired {
+        Some(crate::pool::Retired::Trashed) => a.disk_bytes.unwrap_or(0),
+        _ => 0,
+    };
     let _ = std::fs::remove_file(states.log_path(&a.id));
     // The record goes last: until here, `fanout status` still shows the attempt.
     drop(marker);
@@ -132,10 +145,15 @@ pub fn discard(
     if !any_left {
         let _ = std::fs::remove_dir_all(&fanout_dir);
     }
-    remove_empty_parent(&a.worktree);
+    if retired == Some(crate::pool::Retired::Trashed) {
+        if let Some(trash) = crate::trash::dir_for(&a.worktree) {
+            crate::trash::empty_later(&trash);
+        }
+    }
     Ok(Discarded {
         bytes_freed: bytes,
         stopped_processes: cancelled.stopped_processes,
+        pooled: retired == Some(crate::pool::Retired::Pooled),
     })
 }
 
@@ -149,13 +167,6 @@ fn remove_git_side(paths: &RepoPaths, a: &AttemptRecord) -> Result<()> {
         &[admin],
     )?;
     remove_worktree(&repo, &a.worktree_name, &a.worktree, Some(&a.branch))
-}
-
-/// The per-repository folder under the worktree root goes once it is empty.
-fn remove_empty_parent(worktree: &Path) {
-    if let Some(parent) = worktree.parent() {
-        let _ = std::fs::remove_dir(parent); // fails, as it should, unless empty
-    }
 }
 
 /// If the worktree holds changes that its branch does not: commit them to the branch (so
@@ -247,6 +258,10 @@ pub struct GcReport {
     /// Things no record owned (left by a killed `try`): branches, admin and worktree folders.
     pub swept: Vec<String>,
     pub bytes_freed: u64,
+    /// Attempts whose worktree went into the pool rather than away.
+    pub pooled: usize,
+    /// What trimming the pool did.
+    pub pool: crate::pool::TrimReport,
 }
 
 /// Remove finished attempts older than `max_age_secs` (and attempts whose discard was
@@ -270,6 +285,7 @@ pub fn gc(paths: &RepoPaths, user: &Config, max_age_secs: u64) -> Result<GcRepor
             match discard(paths, &states, &a, interrupted_discard) {
                 Ok(d) => {
                     report.bytes_freed += d.bytes_freed;
+                    report.pooled += usize::from(d.pooled);
                     report.removed.push(a.id);
                 }
                 Err(e) => report.failed.push(Failure {
@@ -295,6 +311,13 @@ pub fn gc(paths: &RepoPaths, user: &Config, max_age_secs: u64) -> Result<GcRepor
         }
     }
     sweep_tmp(&paths.state_dir.join("tmp"));
+    report.pool = crate::pool::trim(
+        &paths.common_dir,
+        &user.worktree_root().join(paths.short_name()),
+        &crate::pool::Limits::of(user),
+        max_age_secs,
+    )?;
+    report.bytes_freed += report.pool.bytes_freed;
     Ok(report)
 }
 
@@ -398,13 +421,13 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
         }
     }
     for (path, id) in folders {
-        if !live.contains(&id) && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            report.bytes_freed += disk_usage(&path);
-            if std::fs::remove_dir_all(&path).is_ok() {
-                report
-                    .swept
-                    .push(format!("worktree folder {}", path.display()));
-            }
+        if !live.contains(&id)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && crate::trash::put(&path).is_ok()
+        {
+            report
+                .swept
+                .push(format!("worktree folder {}", path.display()));
         }
     }
     for (path, _) in list_dir(&states.fanouts_dir()) {
@@ -422,7 +445,6 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
             }
         }
     }
-    let _ = std::fs::remove_dir(&wt_root); // only if empty
     Ok(())
 }
 

@@ -35,12 +35,85 @@ pub struct Config {
     pub stall_secs: Option<u64>,
     /// Stop each agent run after this long: "30m", "2h" (default: no limit).
     pub timeout: Option<String>,
+    /// Finished worktrees kept per repository for the next fork to reuse (default: the
+    /// attempt count; 0 turns the pool off).
+    pub pool: Option<usize>,
+    /// The most disk the pool of one repository may hold: "20G", "500M", or bytes
+    /// (default: no limit beyond `pool`).
+    pub pool_max_bytes: Option<ByteSize>,
+    /// What a reused worktree keeps of its ignored files (build output): true (all, the
+    /// default), false (none), or the globs of the ones to keep (`["target", "node_modules"]`).
+    pub keep_ignored: Option<KeepIgnored>,
     /// Where this configuration was read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
 pub const DEFAULT_ATTEMPTS: usize = 3;
+
+/// A size in bytes, written as a number or as "500M", "20G" (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => parse_size(&t)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// "500M" / "20G" / "1.5T" / "4096" → bytes.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size (write 500M, 20G or a number of bytes)"
+            ))
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (write 500M, 20G or a number of bytes)"))?;
+    Ok((n * (1u64 << shift) as f64) as u64)
+}
+
+/// Which ignored files a reused worktree keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeepIgnored {
+    All(bool),
+    Globs(Vec<String>),
+}
+
+impl Default for KeepIgnored {
+    fn default() -> Self {
+        KeepIgnored::All(true)
+    }
+}
 pub const MAX_ATTEMPTS: usize = 64;
 
 impl Config {
@@ -99,6 +172,12 @@ impl Config {
         if let Some(t) = &config.timeout {
             parse_age(t).map_err(|e| invalid(format!("timeout: {e}")))?;
         }
+        if let Some(KeepIgnored::Globs(globs)) = &config.keep_ignored {
+            for g in globs {
+                globset::Glob::new(g)
+                    .map_err(|e| invalid(format!("keep_ignored: `{g}` is not a glob: {e}")))?;
+            }
+        }
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
@@ -111,6 +190,21 @@ impl Config {
         self.worktree_root
             .clone()
             .unwrap_or_else(|| crate::repo::data_dir().join("worktrees"))
+    }
+
+    /// How many finished worktrees the pool keeps per repository.
+    pub fn pool_size(&self) -> usize {
+        self.pool
+            .unwrap_or_else(|| self.attempts())
+            .min(MAX_ATTEMPTS)
+    }
+
+    pub fn pool_max_bytes(&self) -> u64 {
+        self.pool_max_bytes.map(|b| b.0).unwrap_or(u64::MAX)
+    }
+
+    pub fn keep_ignored(&self) -> KeepIgnored {
+        self.keep_ignored.clone().unwrap_or_default()
     }
 
     pub fn gc_age_secs(&self) -> Result<u64> {
@@ -160,6 +254,23 @@ mod tests {
             "{}",
             toml_message(text, &e)
         );
+    }
+
+    #[test]
+    fn reads_the_pool_settings() {
+        let c: Config =
+            toml::from_str("pool = 5\npool_max_bytes = \"20G\"\nkeep_ignored = [\"target\"]\n")
+                .unwrap();
+        assert_eq!(c.pool_size(), 5);
+        assert_eq!(c.pool_max_bytes(), 20 << 30);
+        assert_eq!(c.keep_ignored(), KeepIgnored::Globs(vec!["target".into()]));
+        let c: Config =
+            toml::from_str("attempts = 4\nkeep_ignored = false\npool_max_bytes = 4096\n").unwrap();
+        assert_eq!(c.pool_size(), 4);
+        assert_eq!(c.pool_max_bytes(), 4096);
+        assert_eq!(c.keep_ignored(), KeepIgnored::All(false));
+        assert!(toml::from_str::<Config>("pool_max_bytes = \"lots\"\n").is_err());
+        assert_eq!(parse_size("1.5K"), Ok(1536));
     }
 
     #[test]

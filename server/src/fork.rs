@@ -1,7 +1,7 @@
 //! `try`: fork one task into N attempts: snapshot, worktrees, supervisors.
 
 use crate::agents::{Resolved, Start, STAGGER_MS};
-use crate::checkout::{create_worktrees, WorktreeSpec};
+use crate::checkout::WorktreeSpec;
 use crate::config::{Config, MAX_ATTEMPTS};
 use crate::error::{Error, IoContext, Result};
 use crate::ids::{attempt_id, new_fanout_id, now_secs, slug};
@@ -116,7 +116,14 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
     )?;
     crate::fault::point("fork.intent-written");
     let repo = paths.open()?;
-    if let Err(e) = create_worktrees(&repo, snapshot, &specs) {
+    let provided = crate::pool::provide(
+        &repo,
+        &root,
+        &crate::pool::Limits::of(config),
+        snapshot,
+        &specs,
+    );
+    if let Err(e) = provided {
         drop(intent);
         let _ = std::fs::remove_dir_all(states.fanout_dir(&fanout_id));
         return Err(e);

@@ -6,6 +6,7 @@
 //! below it are re-parented to it instead of to init, so they stay its descendants, and
 //! [`stop_descendants`] finds them through /proc and stops them all.
 
+use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -193,4 +194,20 @@ pub fn stop_pids(pids: &[i32], grace: Duration) -> usize {
         !pids.iter().any(|&p| alive(p))
     });
     pids.len()
+}
+
+/// This very binary. If it was replaced on disk since it started (an upgrade, a rebuild),
+/// the running image is still reachable through /proc/self/exe.
+pub fn own_binary() -> Result<std::path::PathBuf> {
+    match std::env::current_exe() {
+        Ok(p) if p.exists() => Ok(p),
+        _ if std::path::Path::new("/proc/self/exe").exists() => Ok("/proc/self/exe".into()),
+        Ok(p) => Err(Error::Invalid(format!(
+            "cannot find the fanout binary {}",
+            p.display()
+        ))),
+        Err(e) => Err(Error::Invalid(format!(
+            "cannot find the fanout binary: {e}"
+        ))),
+    }
 }

@@ -400,6 +400,16 @@ pub struct Status {
     pub fanouts: Vec<Fanout>,
     #[serde(default)]
     pub abandoned: Vec<Abandoned>,
+    /// The repository's pool of warm worktrees (absent outside a repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Pool>,
+}
+
+/// Finished worktrees kept for the next fork to reuse.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pool {
+    pub worktrees: usize,
+    pub bytes: u64,
 }
 
 impl Status {
@@ -410,6 +420,7 @@ impl Status {
             counts: Counts::default(),
             fanouts: Vec::new(),
             abandoned: Vec::new(),
+            pool: None,
         }
     }
 }
@@ -662,6 +673,10 @@ impl From<&crate::status::StatusReport> for Status {
                     left: a.left.clone(),
                 })
                 .collect(),
+            pool: Some(Pool {
+                worktrees: r.pool.worktrees,
+                bytes: r.pool.bytes,
+            }),
         }
     }
 }

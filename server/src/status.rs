@@ -18,6 +18,8 @@ pub struct StatusReport {
     /// Fanouts whose `fanout try` died before finishing them, and what they left behind
     /// (`fanout gc` removes it).
     pub abandoned: Vec<crate::state::AbandonedFanout>,
+    /// The repository's pool of warm worktrees.
+    pub pool: crate::pool::PoolSummary,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -331,7 +333,14 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
         repo: paths.workdir.clone(),
         fanouts,
         abandoned: abandoned(paths, &states),
+        pool: pool_of(paths),
     })
+}
+
+fn pool_of(paths: &RepoPaths) -> crate::pool::PoolSummary {
+    let config = crate::config::Config::load_user().unwrap_or_default();
+    let root = config.worktree_root().join(paths.short_name());
+    crate::pool::Pool::at(&paths.common_dir, &root).summary()
 }
 
 /// How much of the agent's activity a title shows: titles stay one glance long.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// Start the supervisor of the attempt in `attempt_dir`, detached in its own session, and
 /// return once it holds the attempt's lock (so the attempt never looks interrupted).
 pub fn spawn(attempt_dir: &Path) -> Result<()> {
-    let mut cmd = Command::new(own_binary()?);
+    let mut cmd = Command::new(crate::process::own_binary()?);
     cmd.arg("__supervise").arg(attempt_dir);
     for v in crate::fault::VARIABLES {
         cmd.env_remove(v);
@@ -69,22 +69,6 @@ pub fn spawn(attempt_dir: &Path) -> Result<()> {
     // Reap it when it ends, so a long-lived parent (the language server) keeps no zombies.
     std::thread::spawn(move || child.wait());
     Ok(())
-}
-
-/// This very binary. If it was replaced on disk since it started (an upgrade, a rebuild),
-/// the running image is still reachable through /proc/self/exe.
-fn own_binary() -> Result<std::path::PathBuf> {
-    match std::env::current_exe() {
-        Ok(p) if p.exists() => Ok(p),
-        _ if Path::new("/proc/self/exe").exists() => Ok("/proc/self/exe".into()),
-        Ok(p) => Err(Error::Invalid(format!(
-            "cannot find the fanout binary {}",
-            p.display()
-        ))),
-        Err(e) => Err(Error::Invalid(format!(
-            "cannot find the fanout binary: {e}"
-        ))),
-    }
 }
 
 /// The supervisor's main: run the attempt in `dir` to its end.
@@ -813,20 +797,15 @@ impl Supervisor {
         })
     }
 
+    /// An attempt that changed nothing leaves its worktree to the pool (or the trash).
     fn remove_worktree(&self, rec: &AttemptRecord) -> Result<()> {
-        let repo = git2::Repository::open_bare(&self.common_dir)?;
-        let admin = self.common_dir.join("worktrees").join(&rec.worktree_name);
-        let _ops = crate::gitlock::GitOps::begin(
-            &self.common_dir,
-            &[format!("refs/heads/{}", rec.branch)],
-            &[admin],
-        )?;
-        crate::checkout::remove_worktree(
-            &repo,
-            &rec.worktree_name,
-            &rec.worktree,
-            Some(&rec.branch),
-        )
+        let limits = crate::pool::Limits::of_user();
+        if crate::pool::retire(&self.common_dir, &limits, rec)? == crate::pool::Retired::Trashed {
+            if let Some(trash) = crate::trash::dir_for(&rec.worktree) {
+                crate::trash::empty_later(&trash);
+            }
+        }
+        Ok(())
     }
 
     fn verify(self: &Arc<Self>, cmd: &[String]) -> VerifyResult {

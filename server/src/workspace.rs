@@ -24,6 +24,7 @@ pub use crate::cleanup::GcReport;
 pub use crate::diff::{as_text, DiffReport};
 pub use crate::fork::{ForkRequest, ForkResult};
 pub use crate::merge::{FileChange, MergePlan};
+pub use crate::pool::{PoolSummary, WarmReport};
 pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
 pub use crate::snapshot::Overlay as Buffer;
 pub use crate::state::AttemptRecord;
@@ -349,6 +350,7 @@ impl Workspace {
                     was_running: !a.state.is_finished(),
                     stopped_processes: d.stopped_processes,
                     bytes_freed: d.bytes_freed,
+                    pooled: d.pooled,
                     state: a.state,
                 })
             } else {
@@ -357,6 +359,7 @@ impl Workspace {
                     was_running: c.was_running,
                     stopped_processes: c.stopped_processes,
                     bytes_freed: 0,
+                    pooled: false,
                     state: a.state,
                 })
             };
@@ -380,6 +383,27 @@ impl Workspace {
             None => config.gc_age_secs()?,
         };
         crate::cleanup::gc(&self.paths, &config, age)
+    }
+
+    /// Fill this repository's pool of warm worktrees with `n` more (default: up to its size).
+    pub fn warm(&self, n: Option<usize>) -> Result<WarmReport> {
+        let config = Config::load_user()?;
+        crate::pool::warm(
+            &self.paths.common_dir,
+            &self.pool_root(&config),
+            &crate::pool::Limits::of(&config),
+            n,
+        )
+    }
+
+    /// The worktrees in this repository's pool and their disk.
+    pub fn pool(&self) -> PoolSummary {
+        let config = Config::load_user().unwrap_or_default();
+        crate::pool::Pool::at(&self.paths.common_dir, &self.pool_root(&config)).summary()
+    }
+
+    fn pool_root(&self, config: &Config) -> PathBuf {
+        config.worktree_root().join(self.paths.short_name())
     }
 
     // -----------------------------------------------------------------------------------
@@ -419,6 +443,8 @@ pub struct Stopped {
     /// Processes it left running that had to be stopped.
     pub stopped_processes: usize,
     pub bytes_freed: u64,
+    /// Whether its worktree was kept in the pool for the next fork.
+    pub pooled: bool,
     /// Its state before.
     pub state: AttemptState,
 }
@@ -512,6 +538,12 @@ pub fn effective_attempts_outside(ov: &Overrides) -> usize {
             .map(|c| c.attempts())
             .unwrap_or(crate::config::DEFAULT_ATTEMPTS)
     })
+}
+
+/// Delete what waits in a trash folder (`fanout __empty-trash`, started detached by a
+/// discard or gc).
+pub fn empty_trash(dir: &Path) {
+    crate::trash::empty_now(dir);
 }
 
 /// The tasks of one buffer's text (`name` is its path relative to the repository).

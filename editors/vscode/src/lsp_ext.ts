@@ -89,6 +89,14 @@ export interface Counts {
 export interface StatusResult extends Counts {
     repo?: string;
     fanouts: Fanout[];
+    /** The repository's pool of warm worktrees (absent outside a repository). */
+    pool?: Pool;
+}
+
+/** Finished worktrees kept for the next fork to reuse. */
+export interface Pool {
+    worktrees: number;
+    bytes: number;
 }
 
 /** `fanout/status`, sent whenever an attempt of the repository changes state. */

@@ -22,6 +22,7 @@ mod gen;
 #[path = "../../tests/common/lsp_client.rs"]
 mod lsp_client;
 mod lspbench;
+mod poolbench;
 mod scale;
 mod stats;
 
@@ -299,6 +300,22 @@ fn main() {
             md.push('\n');
             json.insert("scale".into(), scale::json(&r));
         }
+    }
+
+    if wants("pool") {
+        std::fs::create_dir_all(&tmpfs_root).expect("tmpfs folder");
+        let fs = vec![
+            ("tmpfs".to_string(), tmpfs_root.clone()),
+            ("disk".to_string(), disk_root.clone()),
+        ];
+        let (files, runs) = if o.quick { (1_000, 1) } else { (10_000, 3) };
+        let rows = poolbench::run(&fs, files, 3, o.fork_runs.unwrap_or(runs), &mut log);
+        md.push_str(
+            "### Pool: fork of 3 from a warm pool against cold and `git worktree add`; discard\n\n",
+        );
+        md.push_str(&poolbench::markdown(&rows));
+        md.push('\n');
+        json.insert("pool".into(), poolbench::json(&rows));
     }
 
     if wants("fork") || wants("fork-disk") {

@@ -109,6 +109,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fill the pool of warm worktrees ahead of time, so the next `fanout try` reuses them.
+    Warm {
+        /// How many to add (default: up to the pool's size, config `pool`).
+        #[arg(short = 'n', long = "count")]
+        count: Option<usize>,
+    },
     /// Send a follow-up to one finished attempt: its agent runs again in the same worktree.
     Continue {
         attempt: String,
@@ -148,6 +154,8 @@ pub enum Command {
     Supervise { dir: PathBuf },
     #[command(name = "__demo-agent", hide = true)]
     DemoAgent,
+    #[command(name = "__empty-trash", hide = true)]
+    EmptyTrash { dir: PathBuf },
 }
 
 impl Command {
@@ -156,7 +164,10 @@ impl Command {
     pub fn prints_to_a_reader(&self) -> bool {
         !matches!(
             self,
-            Command::Lsp { .. } | Command::Supervise { .. } | Command::DemoAgent
+            Command::Lsp { .. }
+                | Command::Supervise { .. }
+                | Command::DemoAgent
+                | Command::EmptyTrash { .. }
         )
     }
 }
@@ -204,6 +215,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Lsp { .. } => crate::lsp::serve(),
         Command::Supervise { dir } => crate::supervisor::run(&dir).map(|_| 0),
         Command::DemoAgent => demo::agent(),
+        Command::Warm { count } => warm(count),
+        Command::EmptyTrash { dir } => {
+            crate::workspace::empty_trash(&dir);
+            Ok(0)
+        }
     }
 }
 
@@ -463,7 +479,16 @@ fn discard_or_cancel(ids: &[String], discard: bool, force: bool) -> Result<i32> 
     for d in &report.done {
         if discard {
             freed += d.bytes_freed;
-            println!("discarded {}{}", d.attempt, stopped(d.stopped_processes));
+            let pooled = if d.pooled {
+                " (its worktree went to the pool, for the next fork)"
+            } else {
+                ""
+            };
+            println!(
+                "discarded {}{}{pooled}",
+                d.attempt,
+                stopped(d.stopped_processes)
+            );
         } else if d.was_running {
             println!("cancelled {}{}", d.attempt, stopped(d.stopped_processes));
         } else {
@@ -499,8 +524,39 @@ fn gc(older_than: Option<String>, json: bool) -> Result<i32> {
     for name in &report.pruned_worktrees {
         println!("pruned stale worktree record {name}");
     }
+    if report.pooled > 0 {
+        println!(
+            "kept {} worktree(s) in the pool for the next fork",
+            report.pooled
+        );
+    }
+    if report.pool.removed > 0 {
+        println!(
+            "trimmed the pool by {} worktree(s) ({})",
+            report.pool.removed,
+            crate::labels::bytes(report.pool.bytes_freed)
+        );
+    }
+    if report.pool.trash_left > 0 {
+        println!(
+            "emptying {} folder(s) an earlier removal left in the trash",
+            report.pool.trash_left
+        );
+    }
     println!("reclaimed {}", crate::labels::bytes(report.bytes_freed));
     Ok(code)
+}
+
+fn warm(count: Option<usize>) -> Result<i32> {
+    let ws = here()?;
+    let report = ws.warm(count)?;
+    println!(
+        "warmed {} worktree(s); the pool holds {} ({})",
+        report.created,
+        report.pool.worktrees,
+        crate::labels::bytes(report.pool.bytes)
+    );
+    Ok(0)
 }
 
 fn continue_attempt(attempt: &str, prompt: &str) -> Result<i32> {

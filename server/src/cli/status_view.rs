@@ -7,9 +7,11 @@ use std::fmt::Write;
 
 pub fn render(report: &StatusReport, color: bool) -> String {
     let mut out = String::new();
+    let pool = pool_line(report);
     if report.fanouts.is_empty() && report.abandoned.is_empty() {
-        return "no fanouts in this repository (start one with `fanout try --file F --line L`)\n"
-            .into();
+        return format!(
+            "no fanouts in this repository (start one with `fanout try --file F --line L`)\n{pool}"
+        );
     }
     for f in &report.fanouts {
         render_fanout(&mut out, f, color);
@@ -30,7 +32,20 @@ pub fn render(report: &StatusReport, color: bool) -> String {
         );
         let _ = writeln!(out, "{}", if color { paint(&line, "31") } else { line });
     }
+    out.push_str(&pool);
     out
+}
+
+/// `pool: 3 warm worktrees, 1.2 GB` (nothing when the pool is empty).
+fn pool_line(report: &StatusReport) -> String {
+    match report.pool.worktrees {
+        0 => String::new(),
+        n => format!(
+            "pool: {n} warm worktree{}, {}\n",
+            if n == 1 { "" } else { "s" },
+            bytes(report.pool.bytes)
+        ),
+    }
 }
 
 fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {

@@ -74,10 +74,18 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
     }
     let roots = env.base().join("data/fanout/worktrees");
     for repo_root in list(&roots) {
-        let inside = list(&roots.join(&repo_root));
-        if inside.is_empty() {
-            out.push(format!("worktree root {repo_root} (empty)"));
+        // Removal renames into the trash, which a detached process empties (and then
+        // removes, with the per-repository folder if nothing else is in it).
+        let trash = roots.join(&repo_root).join(".trash");
+        crate::common::cli::wait_for("the trash emptied", Duration::from_secs(60), || {
+            (!trash.exists()).then_some(())
+        });
+        if !roots.join(&repo_root).exists() {
+            continue;
         }
+        let inside = list(&roots.join(&repo_root));
+        // An empty per-repository folder may stay: the trash's emptier removes it only when
+        // it finishes after the pool's folder went, which a test cannot wait for.
         out.extend(inside.into_iter().map(|w| format!("worktree folder {w}")));
     }
     out.sort();
@@ -143,6 +151,11 @@ fn status_shows_what_is_left(env: &TestEnv, what: &str) {
             || l.starts_with("lock file")
             || (l.starts_with("fanout record") && !gone_fanouts.contains(l))
             || l.starts_with("worktree root")
+            // The pool (status shows its slots; gc removes a broken slot or a warm's branch):
+            // nothing of the user's is in it.
+            || l.starts_with("admin folder fanout-pool-")
+            || l == "worktree folder .pool"
+            || l.starts_with("branch refs/heads/fanout/pool-warm/")
     });
     assert!(
         !nothing || only_invisible,
@@ -204,6 +217,31 @@ fn a_try_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
     let env = repo();
     let points = kill_at_every_point(&env, "fanout try", |_| try_args(), |_| {});
     assert!(points >= 10, "only {points} crash points in try");
+}
+
+#[test]
+fn a_try_from_a_warm_pool_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
+    let env = repo();
+    let points = kill_at_every_point(
+        &env,
+        "fanout try from the pool",
+        |env| {
+            env.ok(&["warm"]);
+            try_args()
+        },
+        |_| {},
+    );
+    assert!(
+        points >= 12,
+        "only {points} crash points in a try from the pool"
+    );
+}
+
+#[test]
+fn a_warm_killed_at_any_step_leaves_nothing_that_gc_cannot_remove() {
+    let env = repo();
+    let points = kill_at_every_point(&env, "fanout warm", |_| vec!["warm".into()], |_| {});
+    assert!(points >= 3, "only {points} crash points in warm");
 }
 
 #[test]
@@ -405,5 +443,7 @@ fn a_lock_file_left_by_a_killed_fanout_process_is_removed() {
     // fanout recognizes that its owner is dead and goes on.
     env.ok(&["discard", &fanout]);
     assert!(!lock.exists());
+    // The worktree went to the pool; gc with no age empties it.
+    env.ok(&["gc", "--older-than", "0s"]);
     assert!(leftovers(&env).is_empty(), "{:#?}", leftovers(&env));
 }
