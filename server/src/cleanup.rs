@@ -135,7 +135,7 @@ pub fn discard(
     let _ = std::fs::remove_file(states.log_path(&a.id));
     // The record goes last: until here, `fanout status` still shows the attempt.
     drop(marker);
-    let _ = std::fs::remove_dir_all(&dir);
+    states.remove_dir(&dir);
     crate::fault::point("discard.record-removed");
     // The fanout goes with its last attempt.
     let fanout_dir = states.fanout_dir(&a.fanout);
@@ -143,7 +143,7 @@ pub fn discard(
         .map(|it| it.flatten().any(|e| e.path().is_dir()))
         .unwrap_or(false);
     if !any_left {
-        let _ = std::fs::remove_dir_all(&fanout_dir);
+        states.remove_dir(&fanout_dir);
     }
     if retired == Some(crate::pool::Retired::Trashed) {
         if let Some(trash) = crate::trash::dir_for(&a.worktree) {
@@ -385,7 +385,7 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
             let git_repo = paths.open()?;
             crate::checkout::remove_worktrees(&git_repo, &specs);
         }
-        let _ = std::fs::remove_dir_all(states.fanout_dir(&id));
+        states.remove_dir(&states.fanout_dir(&id));
         report
             .swept
             .push(format!("fanout {id} (its `fanout try` was killed)"));
@@ -434,7 +434,7 @@ fn sweep(paths: &RepoPaths, user: &Config, states: &StateDir, report: &mut GcRep
         // A fanout whose attempts are all gone (a discard died before removing its folder).
         let has_attempts = list_dir(&path).iter().any(|(p, _)| p.is_dir());
         if path.join("fanout.json").exists() && !has_attempts {
-            let _ = std::fs::remove_dir_all(&path);
+            states.remove_dir(&path);
             continue;
         }
         // Intents of fanouts that were completed after all (their try died after the last record).
@@ -458,13 +458,21 @@ fn list_dir(dir: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// Scratch files (`<what>.<pid>.<id>`) of processes that are gone.
+/// Scratch files (`<what>.<pid>.<id>`) of processes that are gone, and the folders a killed
+/// removal left half-deleted (`gone.<pid>.<id>`, see `StateDir::remove_dir`).
 fn sweep_tmp(tmp: &Path) {
     for (path, name) in list_dir(tmp) {
         let pid = name.split('.').nth(1).and_then(|p| p.parse::<i32>().ok());
         let alive = pid.is_some_and(crate::process::pid_alive);
         if !alive {
-            let _ = std::fs::remove_file(&path);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
         }
     }
 }

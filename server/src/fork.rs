@@ -125,7 +125,7 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
     );
     if let Err(e) = provided {
         drop(intent);
-        let _ = std::fs::remove_dir_all(states.fanout_dir(&fanout_id));
+        states.remove_dir(&states.fanout_dir(&fanout_id));
         return Err(e);
     }
     crate::fault::point("fork.worktrees-created");
@@ -149,7 +149,7 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
         Err(e) => {
             crate::checkout::remove_worktrees(&repo, &prepared.specs);
             drop(intent);
-            let _ = std::fs::remove_dir_all(states.fanout_dir(&prepared.fanout_id));
+            states.remove_dir(&states.fanout_dir(&prepared.fanout_id));
             Err(e)
         }
     }
@@ -344,11 +344,19 @@ fn plan_attempts(eff: &crate::repo_config::Effective, req: &ForkRequest) -> Resu
 /// `<worktree_root>/<repo name>-<hash>`, created and checked writable.
 fn worktree_root(paths: &RepoPaths, config: &Config) -> Result<PathBuf> {
     let root = config.worktree_root().join(paths.short_name());
+    // Asked of the kernel rather than by writing a probe file: a kill between writing and
+    // removing one would leave it behind. access(2) also says EROFS for a read-only mount.
     let probe = |root: &Path| -> std::io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
         std::fs::create_dir_all(root)?;
-        let p = root.join(format!(".fanout-probe-{}", std::process::id()));
-        std::fs::write(&p, b"")?;
-        std::fs::remove_file(&p)
+        let c = std::ffi::CString::new(root.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a valid NUL-terminated path; access only reads it.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     };
     probe(&root).map_err(|e| Error::WorktreeRootNotWritable(root.clone(), e))?;
     Ok(root)

@@ -250,6 +250,28 @@ impl StateDir {
         self.root.join("logs").join(format!("{attempt_id}.log"))
     }
 
+    /// Removes a fanout's or an attempt's folder so that a kill at any instant leaves it whole
+    /// or gone, never half: it is renamed into `tmp/` (one atomic step), then deleted there. A
+    /// kill during the deletion leaves `tmp/gone.<pid>.<id>`, which the next gc sweeps.
+    pub fn remove_dir(&self, path: &Path) {
+        let tmp = self.root.join("tmp");
+        let _ = std::fs::create_dir_all(&tmp);
+        let gone = tmp.join(format!(
+            "gone.{}.{}",
+            std::process::id(),
+            crate::ids::new_fanout_id()
+        ));
+        match std::fs::rename(path, &gone) {
+            Ok(()) => {
+                let _ = std::fs::remove_dir_all(&gone);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        }
+    }
+
     pub fn write_fanout(&self, f: &FanoutRecord) -> Result<()> {
         write_json_atomic(&self.fanout_dir(&f.id).join("fanout.json"), f)
     }
