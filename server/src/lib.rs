@@ -39,4 +39,5 @@ pub mod supervisor;
 pub mod task;
 pub mod tasks;
 pub mod text;
+pub mod toml_errors;
 pub mod workspace;

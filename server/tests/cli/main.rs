@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod environment;
 mod hostile;
+mod newcomer;
 mod profiles;
 
 use common::cli::{group_alive, wait_for};
