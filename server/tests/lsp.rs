@@ -675,6 +675,14 @@ fn accept_edits_the_open_buffer_and_creates_new_files() {
     let mark = s.client.mark();
     let result = s.run("fanout.accept", json!({"attempt": attempt}));
     assert_eq!(result["applied"], true, "{result}");
+    // Marked accepted once the editor applied the edit: in the status and its lens title.
+    let status = s.status();
+    let a = &status["fanouts"][0]["attempts"][0];
+    assert!(a["accepted_at"].is_u64(), "{a:#}");
+    assert!(
+        a["title"].as_str().unwrap().contains(" · accepted "),
+        "{a:#}"
+    );
     let request = the_apply_edit(&s.client, mark);
     let edit = &request.params["edit"];
     assert!(
@@ -788,6 +796,15 @@ fn accept_with_conflicts_applies_nothing() {
     s.change(&mut doc, (1, 7), (1, 31), "TODO: handle it my way");
     let mark = s.client.mark();
     let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    let status = s.status();
+    assert!(
+        status["fanouts"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["accepted_at"].is_null()),
+        "nothing applied, nothing accepted: {status:#}"
+    );
     assert_eq!(
         result,
         json!({

@@ -350,6 +350,29 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
     let ws = here()?;
     let a = ws.readable_attempt(attempt)?;
     let report = ws.diff(&a, &[], None)?;
+    // Said on stderr: stdout stays a patch.
+    let changed = a.diffstat.is_some_and(|d| d.files > 0);
+    let note = match (a.accepted_at, report.files.is_empty()) {
+        (Some(at), true) => Some(format!(
+            "{} was accepted at {}: your files already have its change",
+            a.id,
+            crate::labels::clock(at)
+        )),
+        (Some(at), false) => Some(format!(
+            "{} was accepted at {}; your files have changed since: this is what accepting it again would do",
+            a.id,
+            crate::labels::clock(at)
+        )),
+        (None, true) if changed => Some(format!(
+            "{}: nothing to show: your files already have its change",
+            a.id
+        )),
+        (None, true) => Some(format!("{} changed nothing", a.id)),
+        (None, false) => None,
+    };
+    if let Some(note) = note {
+        eprintln!("fanout: {note}");
+    }
     if stat {
         for f in &report.files {
             let status = serde_json::to_value(f.status).unwrap_or_default();

@@ -96,6 +96,9 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
                 d.deletions
             );
         }
+        if let Some(at) = a.accepted_at {
+            let _ = write!(line, "  accepted {}", crate::labels::clock(at));
+        }
         if let Some(b) = a.disk_bytes {
             let _ = write!(line, "  {}", bytes(b));
         }

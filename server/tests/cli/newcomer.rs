@@ -164,3 +164,109 @@ fn a_relative_agent_path_in_the_repository_config_is_from_the_repository_root() 
         "{log}"
     );
 }
+
+/// The attempt of `status` numbered `n`.
+fn numbered(status: &serde_json::Value, n: usize) -> serde_json::Value {
+    status["fanouts"][0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["n"] == n)
+        .unwrap_or_else(|| panic!("no attempt #{n}: {status:#}"))
+        .clone()
+}
+
+#[test]
+fn an_accepted_attempt_is_marked_in_status_titles_and_diff() {
+    let env = TestEnv::named(
+        "proj",
+        &[(
+            "src/lib.rs",
+            "fn f() {\n    // TODO: handle empty input\n}\n",
+        )],
+    );
+    let (_, ids) = env.try_task("src/lib.rs", 2, &["-n", "2", "--agent", "fake"]);
+    env.wait_all_finished();
+    let before = env.fanout(&["diff", &ids[0]]);
+    assert!(
+        before.status.success() && !before.stdout.is_empty() && before.stderr.is_empty(),
+        "an attempt not accepted has a diff and no note"
+    );
+    let out = env.ok(&["accept", &ids[0]]);
+    assert!(out.contains(&format!("accepted {}", ids[0])), "{out}");
+
+    let s = env.status();
+    let (one, two) = (numbered(&s, 1), numbered(&s, 2));
+    let at = one["accepted_at"].as_u64().expect("accepted_at");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(at) < 120, "accepted just now: {at}");
+    assert!(
+        one["title"].as_str().unwrap().contains(" · accepted "),
+        "{one:#}"
+    );
+    assert!(two["accepted_at"].is_null(), "{two:#}");
+    assert!(!two["title"].as_str().unwrap().contains("accepted"));
+
+    let table = env.ok(&["status"]);
+    let row = table
+        .lines()
+        .find(|l| l.contains(&ids[0]))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("  accepted "), "{table}");
+
+    // Its diff against the files that now have its change: empty, and it says why.
+    let diff = env.fanout(&["diff", &ids[0]]);
+    assert!(diff.status.success());
+    assert!(diff.stdout.is_empty(), "stdout stays a patch");
+    let said = String::from_utf8_lossy(&diff.stderr);
+    assert!(
+        said.contains(&format!("{} was accepted at ", ids[0]))
+            && said.contains("your files already have its change"),
+        "{said}"
+    );
+
+    // A follow-up makes a new result: not accepted any more.
+    env.ok(&["continue", &ids[0], "--prompt", "once more"]);
+    let s = env.wait_all_finished();
+    assert!(numbered(&s, 1)["accepted_at"].is_null(), "{s:#}");
+}
+
+#[test]
+fn accept_of_a_whole_fanout_suggests_the_attempts_with_changes_best_first() {
+    let env = TestEnv::named(
+        "proj",
+        &[(
+            "src/lib.rs",
+            "fn f() {\n    // TODO: handle empty input\n}\n",
+        )],
+    );
+    let fake = crate::common::fake_agent().display().to_string();
+    env.write_config(&format!(
+        "stagger_ms = 0\n[agent.fake]\ncommand = [\"python3\", \"{fake}\"]\n[agent.failing]\ncommand = [\"env\", \"FAKE_AGENT_MODE=fail\", \"python3\", \"{fake}\"]\n"
+    ));
+    let (fanout, ids) = env.try_task(
+        "src/lib.rs",
+        2,
+        &["--agent", "fake", "--agent", "failing", "--agent", "fake"],
+    );
+    let s = env.wait_all_finished();
+    assert_eq!(numbered(&s, 2)["state"], "failed", "{s:#}");
+    let best = s["fanouts"][0]["best"].as_str().unwrap().to_string();
+    let other = if best == ids[0] { &ids[2] } else { &ids[0] };
+    for command in ["accept", "diff"] {
+        let err = env.fails(&[command, &fanout]);
+        assert!(
+            err.contains(&format!(
+                "'{fanout}' names a fanout, not one attempt: pick one of {best} (best), {other}\n"
+            )),
+            "{command}: {err}"
+        );
+        assert!(
+            !err.contains(&ids[1]),
+            "the failed attempt has no change: {err}"
+        );
+    }
+}
