@@ -51,7 +51,13 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             format!("  {used}")
         }
     );
-    for a in &f.attempts {
+    // While attempts run, rows stay in attempt order (a live view whose rows swap places as
+    // attempts finish is hard to follow); once all are done, they are in rank order.
+    let mut rows: Vec<&crate::status::AttemptStatus> = f.attempts.iter().collect();
+    if done < total {
+        rows.sort_by_key(|a| a.n);
+    }
+    for a in rows {
         let best = if f.best.as_deref() == Some(a.id.as_str()) {
             "★"
         } else {

@@ -270,3 +270,57 @@ fn accept_of_a_whole_fanout_suggests_the_attempts_with_changes_best_first() {
         );
     }
 }
+
+/// The attempt numbers of `fanout status`'s rows, top to bottom.
+fn row_order(table: &str) -> Vec<usize> {
+    table
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start().trim_start_matches('★').trim_start();
+            l.strip_prefix('#')?.split_whitespace().next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn status_rows_keep_their_order_while_attempts_run_and_rank_once_done() {
+    let env = TestEnv::named(
+        "proj",
+        &[(
+            "src/lib.rs",
+            "fn f() {\n    // TODO: handle empty input\n}\n",
+        )],
+    );
+    // #1 waits and makes the bigger change (a notes file too); #2 and #3 only edit the line.
+    let fake = crate::common::fake_agent().display().to_string();
+    let release = env.base().join("release-{attempt}").display().to_string();
+    env.write_config(&format!(
+        "stagger_ms = 0\n[agent.gated]\ncommand = [\"env\", \"FAKE_AGENT_MODE=wait\", \"FAKE_AGENT_WAIT={release}\", \"python3\", \"{fake}\"]\n[agent.small]\ncommand = [\"env\", \"FAKE_AGENT_MODE=same\", \"python3\", \"{fake}\"]\n"
+    ));
+    let (_, ids) = env.try_task(
+        "src/lib.rs",
+        2,
+        &["--agent", "gated", "--agent", "small", "--agent", "small"],
+    );
+    env.wait_status("#2 and #3 finished", |s| {
+        [2, 3]
+            .iter()
+            .all(|&n| numbered(s, n)["state"] == "succeeded")
+    });
+    // Ranked, #2 and #3 would come first; while #1 runs the rows stay 1, 2, 3.
+    assert_eq!(row_order(&env.ok(&["status"])), [1, 2, 3]);
+    env.release(&ids[0]);
+    let s = env.wait_all_finished();
+    let ranked: Vec<usize> = s["fanouts"][0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["n"].as_u64().unwrap() as usize)
+        .collect();
+    assert_ne!(
+        ranked,
+        [1, 2, 3],
+        "#1, the bigger change, ranks below the others: {s:#}"
+    );
+    assert_eq!(row_order(&env.ok(&["status"])), ranked, "ranked once done");
+}
