@@ -138,6 +138,17 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Print a shell completion script: `fanout completions bash > ~/.local/share/bash-completion/completions/fanout`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (fanout.1 and one per command, fanout-try.1, ...) into a folder:
+    /// `fanout man ~/.local/share/man/man1`, then `man fanout`.
+    Man {
+        /// The folder to write them to (created if needed).
+        dir: PathBuf,
+    },
     /// The language server, over stdio.
     Lsp {
         /// Accepted for clients that pass it (VS Code); stdio is the only transport.
@@ -201,10 +212,59 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agents { json } => agents(json),
         Command::Trust { yes } => trust(yes),
         Command::Demo { no_watch } => demo::run(no_watch),
+        Command::Completions { shell } => {
+            let mut cmd = documented_command();
+            clap_complete::generate(shell, &mut cmd, "fanout", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => man_pages(&dir),
         Command::Lsp { .. } => crate::lsp::serve(),
         Command::Supervise { dir } => crate::supervisor::run(&dir).map(|_| 0),
         Command::DemoAgent => demo::agent(),
     }
+}
+
+/// The command line as users see it, for completions and the man page: without the hidden
+/// internal commands (`__supervise`, `__demo-agent`), which the generators would list.
+fn documented_command() -> clap::Command {
+    let full = <Cli as clap::CommandFactory>::command();
+    let mut cmd = clap::Command::new("fanout")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true);
+    if let Some(about) = full.get_about() {
+        cmd = cmd.about(about.clone());
+    }
+    cmd.subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned())
+}
+
+/// `fanout.1` and `fanout-<command>.1` for every documented command, in `dir`.
+fn man_pages(dir: &std::path::Path) -> Result<i32> {
+    use crate::error::IoContext;
+    std::fs::create_dir_all(dir).at(dir)?;
+    let top = documented_command();
+    let mut pages = vec![("fanout".to_string(), top.clone())];
+    for sub in top.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("fanout-{}", sub.get_name());
+        // The page is `fanout-try` (as the top page's list names it); its synopsis says
+        // `fanout try`, the command as typed.
+        let typed = format!("fanout {}", sub.get_name());
+        let page = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(typed)
+            .version(env!("CARGO_PKG_VERSION"));
+        pages.push((name, page));
+    }
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut bytes)
+            .map_err(|e| Error::Invalid(format!("rendering {name}.1: {e}")))?;
+        std::fs::write(&path, bytes).at(&path)?;
+        println!("{}", crate::text::quote_path_str(&path.to_string_lossy()));
+    }
+    Ok(0)
 }
 
 /// The repository of the current folder. What opening it did (an interrupted accept rolled

@@ -324,3 +324,133 @@ fn status_rows_keep_their_order_while_attempts_run_and_rank_once_done() {
     );
     assert_eq!(row_order(&env.ok(&["status"])), ranked, "ranked once done");
 }
+
+#[test]
+fn bash_completes_commands_and_shells_and_the_man_page_lists_every_command() {
+    let env = repo();
+    let exe = env!("CARGO_BIN_EXE_fanout");
+    let complete = |words: &str, cword: usize| -> String {
+        let script = format!(
+            "source <(\"$FANOUT_EXE\" completions bash)\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\n_fanout fanout \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"\necho \"${{COMPREPLY[@]}}\"\n"
+        );
+        let out = env
+            .command("bash")
+            .env("FANOUT_EXE", exe)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("fanout sta", 1), "status");
+    assert_eq!(complete("fanout di", 1), "diff discard");
+    let shells = complete("fanout completions ''", 2);
+    assert!(
+        shells.contains("bash") && shells.contains("zsh") && shells.contains("fish"),
+        "{shells}"
+    );
+    let all = complete("fanout ''", 1);
+    assert!(
+        !all.contains("__"),
+        "internal commands are not offered: {all}"
+    );
+    for shell in ["zsh", "fish"] {
+        let script = env.ok(&["completions", shell]);
+        assert!(
+            script.contains("accept") && !script.contains("__supervise"),
+            "{shell}"
+        );
+    }
+    assert!(env
+        .fails(&["completions", "tcsh"])
+        .contains("invalid value 'tcsh'"));
+
+    let dir = env.base().join("man1");
+    let written = env.ok(&["man", dir.to_str().unwrap()]);
+    let top = std::fs::read_to_string(dir.join("fanout.1")).unwrap();
+    assert!(top.contains(".TH fanout 1"), "{top}");
+    for command in [
+        "tasks",
+        "try",
+        "status",
+        "diff",
+        "accept",
+        "discard",
+        "completions",
+        "man",
+        "lsp",
+    ] {
+        assert!(
+            top.contains(&format!("fanout\\-{command}(1)")),
+            "{command} listed: {top}"
+        );
+        let page = std::fs::read_to_string(dir.join(format!("fanout-{command}.1")))
+            .unwrap_or_else(|_| panic!("fanout-{command}.1 in {written}"));
+        assert!(page.contains(&format!(".TH fanout-{command} 1")), "{page}");
+        assert!(
+            page.contains(&format!("\\fBfanout {command}\\fR")),
+            "the synopsis as typed: {page}"
+        );
+    }
+    let try_page = std::fs::read_to_string(dir.join("fanout-try.1")).unwrap();
+    assert!(
+        try_page.contains("\\-\\-agent"),
+        "options are documented: {try_page}"
+    );
+    let man = written + &top;
+    assert!(!man.contains("supervise"), "{man}");
+}
+
+/// The folders under the worktree root (its per-repository folders).
+fn worktree_folders(env: &TestEnv) -> Vec<String> {
+    let root = env.base().join("data/fanout/worktrees");
+    match std::fs::read_dir(&root) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn nothing_is_left_under_the_worktree_root_after_discard_or_gc() {
+    let env = TestEnv::named(
+        "proj",
+        &[(
+            "src/lib.rs",
+            "fn f() {\n    // TODO: handle empty input\n}\n",
+        )],
+    );
+    let fake = crate::common::fake_agent().display().to_string();
+    env.write_config(&format!(
+        "stagger_ms = 0\n[agent.fake]\ncommand = [\"python3\", \"{fake}\"]\n[agent.noop]\ncommand = [\"env\", \"FAKE_AGENT_MODE=noop\", \"python3\", \"{fake}\"]\n"
+    ));
+    // An attempt that changes nothing loses its worktree at once, by its supervisor.
+    let (fanout, _) = env.try_task("src/lib.rs", 2, &["--agent", "fake", "--agent", "noop"]);
+    env.wait_all_finished();
+    assert_eq!(
+        worktree_folders(&env).len(),
+        1,
+        "one folder for the repository"
+    );
+    env.ok(&["discard", &fanout]);
+    assert_eq!(
+        worktree_folders(&env),
+        Vec::<String>::new(),
+        "discard leaves nothing"
+    );
+
+    let (_, _) = env.try_task("src/lib.rs", 2, &["--agent", "noop", "--agent", "fake"]);
+    env.wait_all_finished();
+    env.ok(&["gc", "--older-than", "0s"]);
+    assert_eq!(
+        worktree_folders(&env),
+        Vec::<String>::new(),
+        "gc leaves nothing"
+    );
+}
