@@ -122,6 +122,12 @@ H.test('the diff view says its keys and they work from the user window too', fun
   end, 20000, function()
     return vim.inspect(H.buf_lines(buf))
   end)
+  -- Accepted: the pickers' and the status window's line says so.
+  H.wait('the accepted mark in the status', function()
+    return require('fanout.format').attempt(H.attempts(buf)[2]):find(' accepted %d%d:%d%d$')
+  end, 20000, function()
+    return require('fanout.format').attempt(H.attempts(buf)[2])
+  end)
   -- `q` from the user's window closes the view.
   vim.api.nvim_feedkeys('q', 'x', false)
   H.wait('one window left', function()

@@ -62,6 +62,9 @@ function M.attempt(attempt, fanout)
   if type(attempt.error) == 'string' and attempt.error ~= '' then
     table.insert(parts, '(' .. attempt.error .. ')')
   end
+  if type(attempt.accepted_at) == 'number' then
+    table.insert(parts, 'accepted ' .. os.date('%H:%M', attempt.accepted_at))
+  end
   local text = table.concat(parts, ' ')
   if fanout and fanout.best and fanout.best == attempt.id then
     text = '★ ' .. text

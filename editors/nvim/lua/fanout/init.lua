@@ -194,6 +194,7 @@ function M.accept(attempt_id, on_done)
       result = result or {}
       if result.applied then
         vim.notify(('fanout: applied %s (u undoes it; save to keep it)'):format(id))
+        M.refresh_status(client) -- it is marked accepted now
       elseif result.refused and #result.refused > 0 then
         -- Refused paths say why, in the server's words.
         local why = {}
