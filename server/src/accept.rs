@@ -30,6 +30,9 @@ pub fn to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<Ac
         });
     }
     crate::apply::apply(lock, &plan.changes)?;
+    if !plan.changes.is_empty() {
+        mark_accepted(paths, a);
+    }
     Ok(Accepted {
         plan,
         refused,
@@ -63,7 +66,7 @@ pub enum EditorAccept {
         disk_paths: Vec<String>,
         /// The disk part, carried out but not committed: commit it once the editor applied
         /// its part, roll it back otherwise. It holds the repository's accept lock.
-        txn: Box<Transaction>,
+        txn: Box<EditorTransaction>,
     },
 }
 
@@ -106,7 +109,11 @@ pub fn for_editor(
     }
     let disk_paths = disk.iter().map(|c| c.path_lossy()).collect();
     let beside: Vec<Vec<u8>> = editor.iter().map(|c| c.path.clone()).collect();
-    let txn = Box::new(crate::apply::begin(lock, &disk, &beside)?);
+    let txn = Box::new(EditorTransaction {
+        txn: crate::apply::begin(lock, &disk, &beside)?,
+        paths: paths.clone(),
+        attempt: a.clone(),
+    });
     Ok((
         EditorAccept::Ready {
             changes: plan.changes.len(),
@@ -116,6 +123,36 @@ pub fn for_editor(
         },
         recovered,
     ))
+}
+
+/// The disk part of an editor's accept; committing it marks the attempt accepted.
+pub struct EditorTransaction {
+    txn: Transaction,
+    paths: RepoPaths,
+    attempt: AttemptRecord,
+}
+
+impl EditorTransaction {
+    /// The editor applied its part: keep the disk part, and mark the attempt accepted.
+    pub fn commit(self) -> Result<()> {
+        self.txn.commit()?;
+        mark_accepted(&self.paths, &self.attempt);
+        Ok(())
+    }
+
+    /// The editor did not apply its part: undo the disk part.
+    pub fn rollback(self) -> Result<()> {
+        self.txn.rollback()
+    }
+}
+
+/// Mark `a` accepted now. The files are written whatever happens here: a mark that cannot be
+/// written (the attempt was discarded meanwhile) only costs the status its "accepted".
+fn mark_accepted(paths: &RepoPaths, a: &AttemptRecord) {
+    let states = crate::state::StateDir::new(paths.state_dir.clone());
+    if let Err(e) = states.mark_accepted(a, crate::ids::now_secs()) {
+        tracing::warn!("marking {} accepted: {e}", a.id);
+    }
 }
 
 /// Why a change cannot go to the editor as text, if it cannot: its content is not text

@@ -46,6 +46,36 @@ pub struct AgentProfile {
     pub stall_secs: Option<u64>,
 }
 
+impl AgentProfile {
+    /// Make a relative program path (`./scripts/my-agent`, `bin/agent`) absolute from `base`,
+    /// the folder of the file that names it (the user config's folder, the repository's root
+    /// for `.fanout.toml`), so it runs the same from any current folder. A bare name is looked
+    /// up on PATH and stays as it is.
+    pub fn anchor_programs(&mut self, base: &Path) {
+        let commands = std::iter::once(&mut self.command).chain(self.continue_command.as_mut());
+        for argv in commands {
+            if let Some(program) = argv.first_mut() {
+                let p = Path::new(program.as_str());
+                if program.contains('/') && p.is_relative() && !program.starts_with('{') {
+                    let full: PathBuf = base
+                        .join(p)
+                        .components()
+                        .filter(|c| !matches!(c, std::path::Component::CurDir))
+                        .collect();
+                    *program = full.to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+}
+
+/// Every profile of a file anchored at `base` (see [`AgentProfile::anchor_programs`]).
+pub fn anchor_programs(profiles: &mut BTreeMap<String, AgentProfile>, base: &Path) {
+    for p in profiles.values_mut() {
+        p.anchor_programs(base);
+    }
+}
+
 /// What an agent may do in its worktree without asking, mapped to each CLI's own flags
 /// (docs/agents.md has the table).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]

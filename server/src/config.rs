@@ -146,10 +146,11 @@ impl Config {
                 })
             }
         };
-        let mut config: Config = toml::from_str(&text).map_err(|e| Error::Config {
-            path: path.into(),
-            message: toml_message(&text, &e),
-        })?;
+        let mut config: Config =
+            crate::toml_errors::parse(&text).map_err(|message| Error::Config {
+                path: path.into(),
+                message,
+            })?;
         let invalid = |message: String| Error::Config {
             path: path.into(),
             message,
@@ -177,6 +178,9 @@ impl Config {
                 globset::Glob::new(g)
                     .map_err(|e| invalid(format!("keep_ignored: `{g}` is not a glob: {e}")))?;
             }
+        }
+        if let Some(dir) = path.parent() {
+            crate::agents::anchor_programs(&mut config.agent, &absolute(dir));
         }
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -224,16 +228,14 @@ impl Config {
     }
 }
 
-/// A TOML error as one line that says where: `line 3: invalid type: string "three",
-/// expected usize`.
-pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {}", e.message())
-        }
-        None => e.message().to_string(),
-    }
+/// `dir` made absolute against the current folder (a `FANOUT_CONFIG` may be relative).
+fn absolute(dir: &Path) -> PathBuf {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// "7d" / "12h" / "30m" / "90s" / "3600" → seconds.
@@ -246,13 +248,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_errors_say_which_line() {
-        let text = "attempts = 3\nagents = \"claude\"\n";
-        let e = toml::from_str::<Config>(text).unwrap_err();
-        assert!(
-            toml_message(text, &e).starts_with("line 2: invalid type"),
-            "{}",
-            toml_message(text, &e)
+    fn config_errors_say_which_line_and_what_is_expected() {
+        let e =
+            crate::toml_errors::parse::<Config>("attempts = 3\nagents = \"claude\"\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2: agents must be a list of agent names, like agents = [\"claude\", \"codex\"], not the string \"claude\""
         );
     }
 

@@ -56,6 +56,8 @@ pub fn continue_attempt(
         base,
     )?;
     let _ = std::fs::remove_file(dir.join("cancel"));
+    // The follow-up's result is a new one, not accepted yet.
+    states.clear_accepted(a)?;
     let mut next = a.clone();
     next.state = AttemptState::Queued;
     next.runs = run;

@@ -12,6 +12,31 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// A moment (seconds since the epoch) on the local clock: "14:02" today, "Dec 03 14:02"
+/// another day.
+pub fn clock(at: u64) -> String {
+    let local = |secs: u64| -> Option<libc::tm> {
+        let t = libc::time_t::try_from(secs).ok()?;
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        (!unsafe { libc::localtime_r(&t, &mut tm) }.is_null()).then_some(tm)
+    };
+    let Some(tm) = local(at) else {
+        return at.to_string();
+    };
+    let today = local(crate::ids::now_secs())
+        .is_some_and(|now| (now.tm_year, now.tm_yday) == (tm.tm_year, tm.tm_yday));
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let time = format!("{:02}:{:02}", tm.tm_hour, tm.tm_min);
+    if today {
+        time
+    } else {
+        let month = MONTHS[tm.tm_mon.clamp(0, 11) as usize];
+        format!("{month} {:02} {time}", tm.tm_mday)
+    }
+}
+
 /// 10485760 → "10.0 MB".
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

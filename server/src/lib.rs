@@ -40,5 +40,6 @@ pub mod supervisor;
 pub mod task;
 pub mod tasks;
 pub mod text;
+pub mod toml_errors;
 pub mod trash;
 pub mod workspace;

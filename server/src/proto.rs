@@ -517,6 +517,9 @@ pub struct Attempt {
     pub notes: Vec<String>,
     /// `inprogress` or `interrupted` while (or after) it is discarded.
     pub discard: Option<String>,
+    /// When its change was accepted into the user's files (seconds since the epoch).
+    #[serde(default)]
+    pub accepted_at: Option<u64>,
     /// What editors show: the same text as its code lens.
     pub title: String,
     /// Its state's icon: `…` `⟳` `✓` `✗` `⊘` `!` `∅`.
@@ -634,6 +637,7 @@ impl From<&crate::status::AttemptStatus> for Attempt {
             stopped_processes: a.stopped_processes,
             notes: a.notes.clone(),
             discard: a.discard.as_ref().map(serde_name),
+            accepted_at: a.accepted_at,
             title: a.title.clone(),
             icon: a.icon.into(),
             can_accept: a.can_accept,

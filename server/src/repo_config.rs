@@ -100,10 +100,11 @@ impl RepoConfigFile {
             path: path.clone(),
             message: "not valid UTF-8".into(),
         })?;
-        let config: RepoConfig = toml::from_str(&text).map_err(|e| Error::Config {
-            path: path.clone(),
-            message: crate::config::toml_message(&text, &e),
-        })?;
+        let mut config: RepoConfig =
+            crate::toml_errors::parse(&text).map_err(|message| Error::Config {
+                path: path.clone(),
+                message,
+            })?;
         for (what, argv) in config
             .setup
             .iter()
@@ -137,6 +138,7 @@ impl RepoConfigFile {
                 });
             }
         }
+        crate::agents::anchor_programs(&mut config.agent, workdir);
         let sha256 = sha256_hex(&bytes);
         let trusted = TrustStore::load().is_trusted(&sha256);
         Ok(Some(RepoConfigFile {

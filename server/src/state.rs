@@ -178,6 +178,10 @@ pub struct AttemptRecord {
     /// Set when reading: a discard of this attempt is under way, or was interrupted.
     #[serde(skip)]
     pub discard: Option<DiscardState>,
+    /// Set when reading: when its change was accepted into the user's files (the
+    /// [`ACCEPTED`] mark), unless a follow-up has run since.
+    #[serde(skip)]
+    pub accepted_at: Option<u64>,
 }
 
 fn default_stall_secs() -> u64 {
@@ -340,6 +344,7 @@ impl StateDir {
                     }
                 }
                 a.discard = discard_state(&dir);
+                a.accepted_at = accepted_at(&dir);
                 attempts.push(a);
             }
         }
@@ -349,6 +354,43 @@ impl StateDir {
 
     pub fn load_fanout(&self, fanout: &str) -> Result<FanoutRecord> {
         read_json(&self.fanout_dir(fanout).join("fanout.json"))
+    }
+}
+
+/// The mark accept leaves in an attempt's folder once its change is in the user's files:
+/// `{"at": <seconds>}`. Accept writes it (the attempt is finished, so its supervisor is gone);
+/// a follow-up removes it, its new result not being accepted yet.
+pub const ACCEPTED: &str = "accepted";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AcceptedMark {
+    at: u64,
+}
+
+fn accepted_at(dir: &Path) -> Option<u64> {
+    read_json::<AcceptedMark>(&dir.join(ACCEPTED))
+        .ok()
+        .map(|m| m.at)
+}
+
+impl StateDir {
+    /// Record that `a`'s change was accepted into the user's files at `at`. A discarded
+    /// attempt gets no mark.
+    pub fn mark_accepted(&self, a: &AttemptRecord, at: u64) -> Result<()> {
+        let dir = self.attempt_dir_of(a);
+        if dir.join(DISCARDING).exists() || !dir.is_dir() {
+            return Err(Error::Discarded(a.id.clone()));
+        }
+        write_json_atomic_in(&dir.join(ACCEPTED), &AcceptedMark { at })
+    }
+
+    /// Forget that `a` was accepted (a follow-up makes a new result).
+    pub fn clear_accepted(&self, a: &AttemptRecord) -> Result<()> {
+        let path = self.attempt_dir_of(a).join(ACCEPTED);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -85,6 +85,9 @@ pub struct AttemptStatus {
     pub notes: Vec<String>,
     /// `in progress` or `interrupted` while the attempt is being (or was being) discarded.
     pub discard: Option<crate::state::DiscardState>,
+    /// When its change was accepted into the user's files (seconds since the epoch), unless a
+    /// follow-up has run since.
+    pub accepted_at: Option<u64>,
     /// What editors show for it, the same text as its code lens:
     /// `★ #2 codex ✓ tests +12 −3`, `⚠ #1 claude ⟳ running 1m12s · editing src/lib.rs`.
     pub title: String,
@@ -131,6 +134,7 @@ impl AttemptStatus {
             stopped_processes: a.stopped_processes,
             notes: a.notes.clone(),
             discard: a.discard,
+            accepted_at: a.accepted_at,
             title: String::new(),
             icon: crate::labels::state_icon(a.state),
             can_accept: false,
@@ -379,6 +383,10 @@ fn title(a: &AttemptStatus, best: bool) -> String {
         "⚠ "
     };
     let star = if best { "★ " } else { "" };
+    let accepted = a
+        .accepted_at
+        .map(|at| format!(" · accepted {}", crate::labels::clock(at)))
+        .unwrap_or_default();
     let t = match a.state {
         AttemptState::Queued => format!("{head} … queued"),
         AttemptState::Running => match a.phase {
@@ -386,13 +394,13 @@ fn title(a: &AttemptStatus, best: bool) -> String {
             Some(Phase::Verify) => format!("{head} ⟳ testing {elapsed}"),
             _ => format!("{head} ⟳ running {elapsed}{doing}"),
         },
-        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}"),
+        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}{accepted}"),
         AttemptState::Failed => match (a.exit_code, &a.error) {
             (_, Some(e)) if e.starts_with("setup failed") => format!("{head} ✗ setup failed"),
-            (Some(code), _) => format!("{head} ✗ exit {code}{stat}"),
+            (Some(code), _) => format!("{head} ✗ exit {code}{stat}{accepted}"),
             (None, e) => format!("{head} ✗ {}", e.as_deref().unwrap_or("failed")),
         },
-        AttemptState::Cancelled => format!("{head} ⊘ cancelled{stat}"),
+        AttemptState::Cancelled => format!("{head} ⊘ cancelled{stat}{accepted}"),
         AttemptState::Interrupted => format!("{head} ! interrupted"),
         AttemptState::Empty => format!("{head} ∅ no changes"),
     };

@@ -127,6 +127,19 @@ pub fn quote_path(path: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `word` as one word for a POSIX shell, to print in a command the user may paste: as it is
+/// when it holds only characters no shell treats specially, else in single quotes. Control
+/// characters are shown escaped (such a command cannot be pasted as it is, but it cannot
+/// drive the terminal either).
+pub fn shell_word(word: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return Cow::Borrowed(word);
+    }
+    let quoted = format!("'{}'", word.replace('\'', r"'\''"));
+    Cow::Owned(escape_line(&quoted).into_owned())
+}
+
 /// [`quote_path`] of a path held as a `str` (paths the engine keeps as text).
 pub fn quote_path_str(path: &str) -> Cow<'_, str> {
     quote_path(path.as_bytes())
@@ -187,5 +200,16 @@ mod tests {
         assert_eq!(quote_path(b"\x1b[2Jx"), "\"\\033[2Jx\"");
         assert_eq!(quote_path(b"bad\xff"), "\"bad\\377\"");
         assert_eq!(quote_path(b"q\"b\\"), "\"q\\\"b\\\\\"");
+    }
+
+    #[test]
+    fn shell_words_paste_as_one_word() {
+        assert_eq!(
+            shell_word("/tmp/fanout-demo-1/greeter"),
+            "/tmp/fanout-demo-1/greeter"
+        );
+        assert_eq!(shell_word("/my dir/it's"), "'/my dir/it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a\x1bb"), "'a\\x1bb'");
     }
 }

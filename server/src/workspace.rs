@@ -18,7 +18,7 @@ pub use crate::status::{AttemptStatus, Counts, FanoutStatus, StatusReport};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::accept::{EditorAccept, EditorCan};
+pub use crate::accept::{EditorAccept, EditorCan, EditorTransaction};
 pub use crate::apply::{Accepted, Refusal, Transaction};
 pub use crate::cleanup::GcReport;
 pub use crate::diff::{as_text, DiffReport};
@@ -185,11 +185,55 @@ impl Workspace {
         crate::lookup::resolve_attempt(&self.states, id)
     }
 
-    /// One attempt that has files to show: a committed result or its worktree.
+    /// One attempt that has files to show: a committed result or its worktree. An id naming
+    /// a whole fanout is refused with the attempts worth a look: those with changes, best
+    /// first.
     pub fn readable_attempt(&self, id: &str) -> Result<AttemptRecord> {
-        let a = self.attempt(id)?;
+        let a = match self.attempt(id) {
+            Err(Error::NotAnAttempt(query, _)) => return Err(self.pick_one_of(&query)),
+            other => other?,
+        };
         crate::inspect::ensure_readable(&a)?;
         Ok(a)
+    }
+
+    /// Why `query`, a fanout, is not one attempt, with its attempts that have changes in rank
+    /// order (`7f3a9c-2 (best), 7f3a9c-1`).
+    fn pick_one_of(&self, query: &str) -> Error {
+        let fanout = match self.target(query) {
+            Ok(Target::Fanout(f, _)) => f.id,
+            Ok(Target::Attempt(a)) => a.fanout,
+            Err(e) => return e,
+        };
+        let report = match self.status() {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let Some(f) = report.fanouts.into_iter().find(|f| f.id == fanout) else {
+            return Error::UnknownId(query.into());
+        };
+        let worth: Vec<String> = f
+            .attempts
+            .iter()
+            .filter(|a| a.has_changes() && a.can_diff)
+            .map(|a| match &f.best {
+                Some(b) if *b == a.id => format!("{} (best)", a.id),
+                _ => a.id.clone(),
+            })
+            .collect();
+        if worth.is_empty() {
+            let running = f.attempts.iter().any(|a| !a.state.is_finished());
+            return Error::Invalid(format!(
+                "'{query}' names fanout {}, not one attempt, and none of its attempts has a change {}",
+                f.id,
+                if running {
+                    "yet (some are still running: `fanout status --watch`)"
+                } else {
+                    "to show or accept"
+                }
+            ));
+        }
+        Error::NotAnAttempt(query.into(), worth.join(", "))
     }
 
     /// What accepting would do, as a unified diff against the current files plus `buffers`;

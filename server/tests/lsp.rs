@@ -93,6 +93,8 @@ struct Doc {
 #[derive(Debug, Clone)]
 struct Lens {
     line: u32,
+    /// The start column: the order a client that sorts a line's lenses by it shows them in.
+    column: u32,
     title: String,
     command: String,
     argument: Value,
@@ -144,6 +146,7 @@ impl Session {
             .into_iter()
             .map(|l| Lens {
                 line: l["range"]["start"]["line"].as_u64().unwrap() as u32,
+                column: l["range"]["start"]["character"].as_u64().unwrap() as u32,
                 title: l["command"]["title"].as_str().unwrap().to_string(),
                 command: l["command"]["command"].as_str().unwrap().to_string(),
                 argument: l["command"]["arguments"][0].clone(),
@@ -574,6 +577,28 @@ fn finished_attempts_get_lenses_that_stay_on_their_task() {
             assert_eq!(accept.title, format!("Accept #{n}"));
         }
         assert_eq!(on_task.len(), 1 + 2 * attempts.len(), "{lenses:#?}");
+        // Read left to right (Neovim sorts a line's lenses by start column, unstably): Try,
+        // then each attempt by number with its Accept beside it.
+        let mut by_column = on_task.clone();
+        by_column.sort_by_key(|l| l.column);
+        let columns: Vec<u32> = by_column.iter().map(|l| l.column).collect();
+        let mut unique = columns.clone();
+        unique.dedup();
+        assert_eq!(columns, unique, "one column per lens: {lenses:#?}");
+        let order: Vec<String> = by_column
+            .iter()
+            .map(|l| match l.command.as_str() {
+                "fanout.try" => "try".to_string(),
+                "fanout.accept" => format!("accept {}", l.argument["attempt"].as_str().unwrap()),
+                _ => format!("diff {}", l.argument["attempt"].as_str().unwrap()),
+            })
+            .collect();
+        let mut expected = vec!["try".to_string()];
+        for id in &attempts {
+            expected.push(format!("diff {id}"));
+            expected.push(format!("accept {id}"));
+        }
+        assert_eq!(order, expected);
         let best = on_task.iter().filter(|l| l.title.starts_with("★ ")).count();
         assert_eq!(best, 1, "one best attempt: {lenses:#?}");
         let on_fixme: Vec<&Lens> = lenses.iter().filter(|l| l.line == fixme_line).collect();
@@ -675,6 +700,14 @@ fn accept_edits_the_open_buffer_and_creates_new_files() {
     let mark = s.client.mark();
     let result = s.run("fanout.accept", json!({"attempt": attempt}));
     assert_eq!(result["applied"], true, "{result}");
+    // Marked accepted once the editor applied the edit: in the status and its lens title.
+    let status = s.status();
+    let a = &status["fanouts"][0]["attempts"][0];
+    assert!(a["accepted_at"].is_u64(), "{a:#}");
+    assert!(
+        a["title"].as_str().unwrap().contains(" · accepted "),
+        "{a:#}"
+    );
     let request = the_apply_edit(&s.client, mark);
     let edit = &request.params["edit"];
     assert!(
@@ -788,6 +821,15 @@ fn accept_with_conflicts_applies_nothing() {
     s.change(&mut doc, (1, 7), (1, 31), "TODO: handle it my way");
     let mark = s.client.mark();
     let result = s.run("fanout.accept", json!({"attempt": attempts[0]}));
+    let status = s.status();
+    assert!(
+        status["fanouts"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["accepted_at"].is_null()),
+        "nothing applied, nothing accepted: {status:#}"
+    );
     assert_eq!(
         result,
         json!({

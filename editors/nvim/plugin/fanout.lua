@@ -1,6 +1,9 @@
 -- Loaded at startup by every plugin manager: only the user command, the client-side lens
--- commands and an LspAttach hook live here. Nothing is required until it is used, and no
--- server starts until setup() or vim.lsp.enable('fanout') asks for it.
+-- commands, the default start and an LspAttach hook live here. Nothing is required until it
+-- is used: `fanout lsp` starts when a file inside a git repository opens, with the defaults,
+-- whether or not setup() is ever called. setup(opts) replaces that start with its options
+-- (`autostart = false` turns it off); so does `vim.g.fanout_autostart = false` set before the
+-- plugin loads, and so does vim.lsp.enable('fanout'), which starts it its own way.
 if vim.g.loaded_fanout then
   return
 end
@@ -31,6 +34,24 @@ vim.lsp.commands['fanout.try'] = function(command, ctx)
 end
 vim.lsp.commands['fanout.accept'] = function(command, ctx)
   require('fanout').accept_lens(command, ctx)
+end
+
+if vim.g.fanout_autostart ~= false then
+  -- The same group setup() uses, so that setup() replaces these with its own.
+  vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufNewFile', 'FileType' }, {
+    group = vim.api.nvim_create_augroup('fanout.autostart', { clear = false }),
+    callback = function(ev)
+      require('fanout').autostart(ev.buf)
+    end,
+  })
+  if vim.v.vim_did_enter == 1 then
+    -- Loaded late (lazily): the files already open get the server too.
+    for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(bufnr) and vim.api.nvim_buf_get_name(bufnr) ~= '' then
+        require('fanout').autostart(bufnr)
+      end
+    end
+  end
 end
 
 vim.api.nvim_create_autocmd('LspAttach', {

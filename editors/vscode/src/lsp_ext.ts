@@ -46,6 +46,8 @@ export interface Attempt {
     diffstat?: Diffstat | null;
     disk_bytes?: number | null;
     error?: string | null;
+    /** When its change was accepted into the user's files (seconds since the epoch). */
+    accepted_at?: number | null;
     /** What to show for it: the same text as its code lens (escaped by the server). */
     title: string;
     /** Its state's icon: `…` `⟳` `✓` `✗` `⊘` `!` `∅`. */

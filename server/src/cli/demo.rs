@@ -97,10 +97,11 @@ pub fn run(no_watch: bool) -> Result<i32> {
     }
 
     let report = ws.status()?;
+    let mut suggest = None;
     for f in &report.fanouts {
         let mut attempts = f.attempts.clone();
         attempts.sort_by_key(|a| a.n);
-        for a in attempts {
+        for a in &attempts {
             println!(
                 "\n$ fanout diff {}   # {} ({})",
                 a.id,
@@ -117,15 +118,59 @@ pub fn run(no_watch: bool) -> Result<i32> {
         if let Some(best) = &f.best {
             println!("\nbest by fanout's ranking: {best}");
         }
+        // The best, else the first (in rank order) that can be accepted at all.
+        suggest = f.best.clone().or_else(|| {
+            f.attempts
+                .iter()
+                .find(|a| a.can_accept)
+                .map(|a| a.id.clone())
+        });
     }
-    println!(
-        "\nNext, in {0}:\n  fanout status            every attempt\n  fanout accept {1}   apply one to the working tree\n  fanout discard {2}      remove them all\nThe demo repository and its worktrees live under {3} (delete it when done).",
-        repo_dir.display(),
-        result.attempts[0],
-        result.fanout,
-        base.display()
+    print!(
+        "{}",
+        next_steps(&repo_dir, &base, &result.fanout, suggest.as_deref())
     );
     Ok(0)
+}
+
+/// The demo's closing hints: commands that work as printed, pasted into a shell. They name
+/// the binary that is running unless it is the `fanout` on PATH: after `cargo run`, no
+/// `fanout` may be installed at all.
+fn next_steps(repo_dir: &Path, base: &Path, fanout: &str, best: Option<&str>) -> String {
+    let exe = std::env::current_exe().ok();
+    let on_path = crate::agents::find_program("fanout")
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| exe.as_ref().and_then(|e| e.canonicalize().ok()) == Some(p));
+    let program = match (&exe, on_path) {
+        (Some(exe), false) => crate::text::shell_word(&exe.to_string_lossy()).into_owned(),
+        _ => "fanout".to_string(),
+    };
+    let mut out = String::from("\nNext, in the demo repository (each line works as it is):\n");
+    out.push_str(&format!(
+        "  cd {}\n  {program} status\n",
+        crate::text::shell_word(&repo_dir.to_string_lossy())
+    ));
+    if let Some(best) = best {
+        out.push_str(&format!("  {program} accept {best}\n"));
+    }
+    out.push_str(&format!("  {program} discard {fanout}\n"));
+    out.push_str(&match best {
+        Some(best) => format!(
+            "status shows every attempt; accept applies the best one ({best}) to the working tree\n(not committed: `git diff` shows it); discard removes the attempts, worktrees and branches.\n"
+        ),
+        None => "status shows every attempt; discard removes the attempts, worktrees and branches.\n"
+            .to_string(),
+    });
+    if program != "fanout" {
+        out.push_str(
+            "(`cargo install --locked --path server` in fanout's clone puts `fanout` on your PATH)\n",
+        );
+    }
+    out.push_str(&format!(
+        "The demo repository and its worktrees live under {} (delete it when done).\n",
+        crate::text::shell_word(&base.to_string_lossy())
+    ));
+    out
 }
 
 /// The demo agent: rewrites `greet` in the task's file, a different way per attempt.

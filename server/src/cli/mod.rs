@@ -144,6 +144,17 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Print a shell completion script: `fanout completions bash > ~/.local/share/bash-completion/completions/fanout`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (fanout.1 and one per command, fanout-try.1, ...) into a folder:
+    /// `fanout man ~/.local/share/man/man1`, then `man fanout`.
+    Man {
+        /// The folder to write them to (created if needed).
+        dir: PathBuf,
+    },
     /// The language server, over stdio.
     Lsp {
         /// Accepted for clients that pass it (VS Code); stdio is the only transport.
@@ -212,6 +223,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agents { json } => agents(json),
         Command::Trust { yes } => trust(yes),
         Command::Demo { no_watch } => demo::run(no_watch),
+        Command::Completions { shell } => {
+            let mut cmd = documented_command();
+            clap_complete::generate(shell, &mut cmd, "fanout", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => man_pages(&dir),
         Command::Lsp { .. } => crate::lsp::serve(),
         Command::Supervise { dir } => crate::supervisor::run(&dir).map(|_| 0),
         Command::DemoAgent => demo::agent(),
@@ -221,6 +238,49 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// The command line as users see it, for completions and the man page: without the hidden
+/// internal commands (`__supervise`, `__demo-agent`), which the generators would list.
+fn documented_command() -> clap::Command {
+    let full = <Cli as clap::CommandFactory>::command();
+    let mut cmd = clap::Command::new("fanout")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true);
+    if let Some(about) = full.get_about() {
+        cmd = cmd.about(about.clone());
+    }
+    cmd.subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned())
+}
+
+/// `fanout.1` and `fanout-<command>.1` for every documented command, in `dir`.
+fn man_pages(dir: &std::path::Path) -> Result<i32> {
+    use crate::error::IoContext;
+    std::fs::create_dir_all(dir).at(dir)?;
+    let top = documented_command();
+    let mut pages = vec![("fanout".to_string(), top.clone())];
+    for sub in top.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("fanout-{}", sub.get_name());
+        // The page is `fanout-try` (as the top page's list names it); its synopsis says
+        // `fanout try`, the command as typed.
+        let typed = format!("fanout {}", sub.get_name());
+        let page = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(typed)
+            .version(env!("CARGO_PKG_VERSION"));
+        pages.push((name, page));
+    }
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut bytes)
+            .map_err(|e| Error::Invalid(format!("rendering {name}.1: {e}")))?;
+        std::fs::write(&path, bytes).at(&path)?;
+        println!("{}", crate::text::quote_path_str(&path.to_string_lossy()));
+    }
+    Ok(0)
 }
 
 /// The repository of the current folder. What opening it did (an interrupted accept rolled
@@ -366,6 +426,29 @@ fn diff(attempt: &str, stat: bool) -> Result<i32> {
     let ws = here()?;
     let a = ws.readable_attempt(attempt)?;
     let report = ws.diff(&a, &[], None)?;
+    // Said on stderr: stdout stays a patch.
+    let changed = a.diffstat.is_some_and(|d| d.files > 0);
+    let note = match (a.accepted_at, report.files.is_empty()) {
+        (Some(at), true) => Some(format!(
+            "{} was accepted at {}: your files already have its change",
+            a.id,
+            crate::labels::clock(at)
+        )),
+        (Some(at), false) => Some(format!(
+            "{} was accepted at {}; your files have changed since: this is what accepting it again would do",
+            a.id,
+            crate::labels::clock(at)
+        )),
+        (None, true) if changed => Some(format!(
+            "{}: nothing to show: your files already have its change",
+            a.id
+        )),
+        (None, true) => Some(format!("{} changed nothing", a.id)),
+        (None, false) => None,
+    };
+    if let Some(note) = note {
+        eprintln!("fanout: {note}");
+    }
     if stat {
         for f in &report.files {
             let status = serde_json::to_value(f.status).unwrap_or_default();

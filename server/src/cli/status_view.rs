@@ -66,7 +66,13 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             format!("  {used}")
         }
     );
-    for a in &f.attempts {
+    // While attempts run, rows stay in attempt order (a live view whose rows swap places as
+    // attempts finish is hard to follow); once all are done, they are in rank order.
+    let mut rows: Vec<&crate::status::AttemptStatus> = f.attempts.iter().collect();
+    if done < total {
+        rows.sort_by_key(|a| a.n);
+    }
+    for a in rows {
         let best = if f.best.as_deref() == Some(a.id.as_str()) {
             "★"
         } else {
@@ -110,6 +116,9 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
                 d.additions,
                 d.deletions
             );
+        }
+        if let Some(at) = a.accepted_at {
+            let _ = write!(line, "  accepted {}", crate::labels::clock(at));
         }
         if let Some(b) = a.disk_bytes {
             let _ = write!(line, "  {}", bytes(b));

@@ -343,6 +343,8 @@ async fn accept(b: &Backend, p: proto::AcceptParams) -> Result<proto::AcceptResu
     };
     if editor.is_empty() {
         blocking(move || txn.commit()).await?;
+        // The attempt is marked accepted now: have the watcher look again.
+        b.live.poke(ws.workdir());
         return Ok(done);
     }
     let versions = |uri: &Uri| b.docs.version(uri);
@@ -380,6 +382,7 @@ async fn accept(b: &Backend, p: proto::AcceptParams) -> Result<proto::AcceptResu
         });
     }
     blocking(move || txn.commit()).await?;
+    b.live.poke(ws.workdir());
     Ok(done)
 }
 

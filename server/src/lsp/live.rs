@@ -405,7 +405,7 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
         .flat_map(|f| f.attempts.iter().map(move |a| (f, a)))
         .map(|(f, a)| {
             let shown = format!(
-                "{:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {}",
+                "{:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?}",
                 a.state,
                 a.phase,
                 a.exit_code,
@@ -420,6 +420,7 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
                 a.can_accept,
                 a.can_diff,
                 f.best.as_deref() == Some(a.id.as_str()),
+                a.accepted_at,
             );
             (a.id.clone(), shown)
         })

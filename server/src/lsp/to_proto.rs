@@ -166,9 +166,15 @@ pub fn lenses(
     };
     for task in tasks {
         let line = (task.line - 1) as u32;
-        let range = Range {
-            start: Position::new(line, 0),
-            end: Position::new(line, 0),
+        // Each lens of a line gets its own column, in the order they are meant to be read
+        // (Try, then each attempt followed by its Accept, by attempt number): Neovim sorts a
+        // line's lenses by start column with an unstable sort, so equal columns come out
+        // shuffled. A column past the line's end is the line's end for every client (LSP).
+        let mut column = 0u32;
+        let mut next_range = || {
+            let at = Position::new(line, column);
+            column += 1;
+            Range { start: at, end: at }
         };
         let arg = crate::proto::TryLens {
             uri: uri.to_string(),
@@ -176,7 +182,7 @@ pub fn lenses(
             count,
         };
         out.push(lens(
-            range,
+            next_range(),
             format!("Try {count} approaches"),
             crate::proto::Command::Try,
             serde_json::to_value(arg).unwrap_or_default(),
@@ -187,14 +193,14 @@ pub fn lenses(
             for a in attempts {
                 let arg = json!({"attempt": a.id});
                 out.push(lens(
-                    range,
+                    next_range(),
                     a.title.clone(),
                     crate::proto::Command::OpenDiff,
                     arg.clone(),
                 ));
                 if a.can_accept {
                     out.push(lens(
-                        range,
+                        next_range(),
                         format!("Accept #{}", a.n),
                         crate::proto::Command::Accept,
                         arg,

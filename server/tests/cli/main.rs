@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod environment;
 mod hostile;
+mod newcomer;
 mod pool;
 mod profiles;
 
@@ -655,11 +656,11 @@ fn status_watch_ends_when_all_attempts_have() {
 }
 
 #[test]
-fn demo_runs_with_no_setup() {
+fn demo_runs_with_no_setup_and_its_hints_work_as_printed() {
     let env = TestEnv::named("unused", &[]);
     let nowhere = tempfile::tempdir().unwrap();
     let out = env.fanout_in(nowhere.path(), &["demo", "--no-watch"]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
@@ -670,14 +671,64 @@ fn demo_runs_with_no_setup() {
             && text.contains("+    name = (name or \"\").strip() or \"world\""),
         "{text}"
     );
-    // Clean up the demo's own repository and attempts.
     let repo = text
         .lines()
         .find_map(|l| l.strip_prefix("fanout demo: a throwaway repository at "))
         .unwrap()
         .to_string();
     let base = std::path::Path::new(&repo).parent().unwrap().to_path_buf();
-    let _ = std::fs::remove_dir_all(base);
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(base);
+
+    // The closing hints: the best attempt is the one suggested, and each line runs as it is
+    // in a shell, from anywhere (no `fanout` on PATH is needed).
+    let best = text
+        .lines()
+        .find_map(|l| l.strip_prefix("best by fanout's ranking: "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    let hints: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Next, in the demo repository"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(hints.len(), 4, "cd, status, accept, discard: {text}");
+    assert!(hints[0].starts_with("cd "), "{hints:?}");
+    assert!(
+        hints[2].ends_with(&format!(" accept {best}")),
+        "the best is suggested: {hints:?}"
+    );
+    let script = format!("set -e\n{}\n", hints.join("\n"));
+    let ran = env
+        .command("sh")
+        .current_dir(nowhere.path())
+        .env("PATH", "/usr/bin:/bin")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{script}\n{said}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        said.contains(&format!("accepted {best} into your working tree")),
+        "{said}"
+    );
+    assert!(said.contains("freed "), "{said}");
+    let greet = std::fs::read_to_string(std::path::Path::new(&repo).join("greet.py")).unwrap();
+    assert!(
+        greet.contains("strip() or \"world\""),
+        "the best attempt's change: {greet}"
+    );
 }
 
 #[test]

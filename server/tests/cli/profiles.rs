@@ -130,7 +130,7 @@ fn profile_mistakes_get_one_clear_line() {
         (
             "[agent.claude]\npermissions = \"sudo\"\n",
             &["--agent", "claude"],
-            "unknown variant `sudo`, expected one of `edits`, `edits+verify`, `full`",
+            "line 2: agent.claude.permissions must be one of \"edits\", \"edits+verify\" or \"full\", like permissions = \"edits\", not \"sudo\"",
         ),
         (
             "[agent.claude]\ntimeout = \"soon\"\n",

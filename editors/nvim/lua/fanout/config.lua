@@ -75,6 +75,9 @@ local function handlers()
     ['fanout/status'] = function(_, result, ctx)
       require('fanout.state').set(ctx.client_id, result or {}, 'notification')
     end,
+    ['fanout/finished'] = function(_, result, ctx)
+      require('fanout').on_finished(ctx.client_id, result)
+    end,
     ['workspace/applyEdit'] = function(...)
       return require('fanout.apply_edit').handler(...)
     end,
@@ -86,8 +89,11 @@ end
 --- of an attempt in the accept WorkspaceEdit.
 local function capabilities()
   -- Merged with the defaults here, whether or not this Neovim version merges them itself.
+  -- fanoutFinished: a finished fanout comes as `fanout/finished`, which the plugin says after
+  -- refreshing the lenses, instead of a showMessage said before them.
   return vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), {
     workspace = { workspaceEdit = { documentChanges = true } },
+    experimental = { fanoutFinished = true },
   })
 end
 

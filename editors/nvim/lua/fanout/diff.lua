@@ -51,6 +51,65 @@ local function diffoff_source(source_buf, closing_buf)
   end
 end
 
+-- The diff's keys, in both of its windows: buffer-local in the attempt's scratch buffer, and
+-- in the user's buffer for as long as the view is open (then whatever the user's buffer had
+-- mapped to them before comes back).
+local KEYS = { 'ga', 'q' }
+local saved = {} ---@type table<integer, { owner: integer, maps: table<string, table|false> }>
+
+--- Closes every window showing the attempt's side of a view.
+local function close_view(diff_buf)
+  for _, win in ipairs(vim.fn.win_findbuf(diff_buf)) do
+    if #vim.api.nvim_list_wins() > 1 then
+      vim.api.nvim_win_close(win, true)
+    end
+  end
+end
+
+---@param diff_buf integer the attempt's side
+---@param source_buf integer the user's buffer
+local function set_keys(diff_buf, source_buf, attempt_id)
+  local function accept()
+    require('fanout').accept(attempt_id)
+  end
+  local function close()
+    close_view(diff_buf)
+  end
+  -- What the user's buffer had on these keys, unless an earlier view's keys are still there.
+  local before = saved[source_buf] and saved[source_buf].maps or {}
+  if not saved[source_buf] then
+    vim.api.nvim_buf_call(source_buf, function()
+      for _, lhs in ipairs(KEYS) do
+        local m = vim.fn.maparg(lhs, 'n', false, true)
+        before[lhs] = (m.buffer == 1) and m or false
+      end
+    end)
+  end
+  saved[source_buf] = { owner = diff_buf, maps = before }
+  for _, b in ipairs({ diff_buf, source_buf }) do
+    vim.keymap.set('n', 'ga', accept, { buffer = b, desc = 'fanout: accept ' .. attempt_id })
+    vim.keymap.set('n', 'q', close, { buffer = b, desc = 'fanout: close the diff of ' .. attempt_id })
+  end
+end
+
+--- The view of `diff_buf` closes: the user's buffer gets its own keys back, unless a newer
+--- view has taken them since.
+local function unset_source_keys(source_buf, diff_buf)
+  local s = saved[source_buf]
+  if not s or s.owner ~= diff_buf or not vim.api.nvim_buf_is_valid(source_buf) then
+    return
+  end
+  saved[source_buf] = nil
+  vim.api.nvim_buf_call(source_buf, function()
+    for _, lhs in ipairs(KEYS) do
+      pcall(vim.keymap.del, 'n', lhs, { buffer = source_buf })
+      if s.maps[lhs] then
+        pcall(vim.fn.mapset, 'n', false, s.maps[lhs])
+      end
+    end
+  end)
+end
+
 --- Opens the view beside `win`.
 ---@param win integer the window holding the user's buffer
 ---@param attempt_id string
@@ -83,14 +142,13 @@ function M.show(win, attempt_id, text, root)
     vim.cmd('diffthis')
   end)
 
-  vim.keymap.set('n', 'q', '<Cmd>close<CR>', { buffer = buf, desc = 'fanout: close the diff' })
-  vim.keymap.set('n', 'ga', function()
-    require('fanout').accept(attempt_id)
-  end, { buffer = buf, desc = 'fanout: accept this attempt' })
+  set_keys(buf, source_buf, attempt_id)
+  vim.wo[diff_win].winbar = ('fanout %s  ·  ga accept  ·  q close  (in either window)'):format(attempt_id)
   vim.api.nvim_create_autocmd('BufWipeout', {
     buffer = buf,
     once = true,
     callback = function()
+      unset_source_keys(source_buf, buf)
       vim.schedule(function()
         diffoff_source(source_buf, buf)
       end)

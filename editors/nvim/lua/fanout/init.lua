@@ -9,8 +9,10 @@ local state = require('fanout.state')
 
 local M = {}
 
-local autostart_group = vim.api.nvim_create_augroup('fanout.autostart', { clear = true })
+-- Not cleared here: plugin/fanout.lua's default start lives in it until setup() replaces it.
+local autostart_group = vim.api.nvim_create_augroup('fanout.autostart', { clear = false })
 local autocmds_ready = false
+local setup_called = false
 
 --- Installs the lens autocmds once (setup() reinstalls them with its own events). Called on
 --- the first fanout LspAttach too, so `vim.lsp.enable('fanout')` alone gets fresh lenses.
@@ -47,9 +49,21 @@ function M.start(bufnr)
   return vim.lsp.start(config.client_config(root), { bufnr = bufnr })
 end
 
+--- The start of a user who never called setup() (plugin/fanout.lua, on opening a buffer):
+--- the defaults. Users of vim.lsp.enable('fanout') have it started their own way.
+---@param bufnr integer
+function M.autostart(bufnr)
+  local enabled = vim.lsp.is_enabled and vim.lsp.is_enabled('fanout')
+  if setup_called or enabled then
+    return
+  end
+  M.start(bufnr)
+end
+
 ---@param opts table|nil see fanout.Options and :help fanout-setup
 function M.setup(opts)
   config.set(opts)
+  setup_called = true
   autocmds_ready = true
   lens.setup_autocmds(config.options.lens_events)
 
@@ -180,6 +194,7 @@ function M.accept(attempt_id, on_done)
       result = result or {}
       if result.applied then
         vim.notify(('fanout: applied %s (u undoes it; save to keep it)'):format(id))
+        M.refresh_status(client) -- it is marked accepted now
       elseif result.refused and #result.refused > 0 then
         -- Refused paths say why, in the server's words.
         local why = {}
@@ -314,6 +329,38 @@ end
 function M.refresh()
   lens.refresh(vim.api.nvim_get_current_buf())
   M.refresh_status()
+end
+
+--- One line that fits the command line: a longer message, or a second one in a row, would
+--- stop everything at a hit-enter prompt.
+local function one_line(message)
+  message = message:gsub('%s*\n%s*', ' ')
+  local room = vim.v.echospace
+  if room <= 0 then
+    room = vim.o.columns - 12
+  end
+  if vim.fn.strdisplaywidth(message) > room then
+    message = vim.fn.strcharpart(message, 0, math.max(room - 1, 1)) .. '…'
+  end
+  return message
+end
+
+--- `fanout/finished` (asked for with `experimental.fanoutFinished`): the status and the
+--- lenses are refreshed first, then the server's sentence is said in one line, without
+--- blocking.
+---@param client_id integer
+---@param params { fanout: string, message: string }|nil
+function M.on_finished(client_id, params)
+  local client = vim.lsp.get_client_by_id(client_id)
+  if not client then
+    return
+  end
+  local message = params and params.message or ('fanout: %s finished'):format(params and params.fanout or '?')
+  M.refresh_status(client, function()
+    lens.refresh_client(client_id, function()
+      vim.notify(one_line(message), vim.log.levels.INFO)
+    end)
+  end)
 end
 
 --- Called on LspAttach of a fanout client (plugin/fanout.lua).

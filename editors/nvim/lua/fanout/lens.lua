@@ -11,11 +11,26 @@ local M = {}
 
 local in_flight = {} ---@type table<integer, boolean> bufnr -> request outstanding
 local stale = {} ---@type table<integer, boolean> bufnr -> asked again while in flight
+local waiting = {} ---@type table<integer, fun()[]> bufnr -> called once its lenses are fresh
+
+local function done(bufnr)
+  local fns = waiting[bufnr] or {}
+  waiting[bufnr] = nil
+  for _, fn in ipairs(fns) do
+    fn()
+  end
+end
 
 ---@param client vim.lsp.Client
 ---@param bufnr integer
-function M.refresh_buf(client, bufnr)
+---@param on_done fun()|nil called once the buffer shows lenses asked for after this call
+function M.refresh_buf(client, bufnr, on_done)
+  if on_done then
+    waiting[bufnr] = waiting[bufnr] or {}
+    table.insert(waiting[bufnr], on_done)
+  end
   if not vim.api.nvim_buf_is_loaded(bufnr) then
+    done(bufnr)
     return
   end
   if in_flight[bufnr] then
@@ -26,6 +41,7 @@ function M.refresh_buf(client, bufnr)
   if not on_codelens then
     -- A Neovim whose codelens module changed shape: use its public refresh.
     vim.lsp.codelens.refresh({ bufnr = bufnr })
+    done(bufnr)
     return
   end
   in_flight[bufnr] = true
@@ -38,22 +54,39 @@ function M.refresh_buf(client, bufnr)
     if stale[bufnr] then
       stale[bufnr] = nil
       M.refresh_buf(client, bufnr)
+    else
+      done(bufnr)
     end
   end, bufnr)
   if not sent then
     in_flight[bufnr] = nil -- the client is stopping: no answer will come
+    done(bufnr)
   end
 end
 
---- Refreshes every loaded buffer attached to the client.
+--- Refreshes every loaded buffer attached to the client; on_done once all are fresh.
 ---@param client_id integer
-function M.refresh_client(client_id)
+---@param on_done fun()|nil
+function M.refresh_client(client_id, on_done)
   local client = vim.lsp.get_client_by_id(client_id)
   if not client then
+    if on_done then
+      on_done()
+    end
     return
   end
-  for bufnr in pairs(client.attached_buffers or {}) do
-    M.refresh_buf(client, bufnr)
+  local buffers = vim.tbl_keys(client.attached_buffers or {})
+  local left = #buffers
+  if left == 0 and on_done then
+    on_done()
+  end
+  for _, bufnr in ipairs(buffers) do
+    M.refresh_buf(client, bufnr, on_done and function()
+      left = left - 1
+      if left == 0 then
+        on_done()
+      end
+    end)
   end
 end
 
@@ -142,6 +175,7 @@ function M.setup_autocmds(events)
         debounce[ev.buf] = nil
       end
       in_flight[ev.buf], stale[ev.buf] = nil, nil
+      done(ev.buf)
     end,
   })
 end

@@ -95,6 +95,9 @@ function M.render()
     config.title = (' fanout %s '):format(state.statusline(vim.api.nvim_win_get_buf(view.origin_win)))
   end
   vim.api.nvim_win_set_config(view.win, config)
+  -- Painted now: drawn from a callback (a status answer, a notification), a float is
+  -- otherwise not shown until the next redraw (Ctrl-L, a key).
+  vim.cmd('redraw')
 
   -- Elapsed times of running attempts move: the server's answer re-renders the window.
   if running and not view.timer then
