@@ -7,19 +7,19 @@
 use crate::apply::{Accepted, Refusal, Transaction};
 use crate::diff::as_text;
 use crate::error::Result;
+use crate::inspect::Choice;
 use crate::merge::{FileChange, MergePlan, MODE_EXEC, MODE_FILE};
 use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
-use crate::state::AttemptRecord;
 use std::collections::HashSet;
 
 /// Accept onto the working tree: nothing is written if any file conflicts (unless `markers`)
 /// or if the disk refuses any path (a symlinked parent, an untracked file in the way, a file
 /// changed since the plan: see `apply`). Never touches HEAD or the index.
-pub fn to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<Accepted> {
+pub fn to_disk(paths: &RepoPaths, choice: &Choice, markers: bool) -> Result<Accepted> {
     let lock = crate::apply::lock(paths)?;
     let recovered = lock.recover()?;
-    let plan = crate::inspect::merge_plan(paths, a, &[], markers)?;
+    let plan = crate::inspect::merge_plan(paths, choice, &[], markers)?;
     let refused = crate::apply::check(paths, &plan.changes, &|_| false)?;
     if (!plan.conflicts.is_empty() && !markers) || !refused.is_empty() {
         return Ok(Accepted {
@@ -67,21 +67,20 @@ pub enum EditorAccept {
     },
 }
 
-/// Start accepting `a` onto the user's files and open buffers (`overlays`).
+/// Start accepting the choice onto the user's files and open buffers (`overlays`).
 pub fn for_editor(
     paths: &RepoPaths,
-    a: &AttemptRecord,
+    choice: &Choice,
     overlays: &[Overlay],
     can: EditorCan,
 ) -> Result<(EditorAccept, Option<String>)> {
-    crate::inspect::ensure_readable(a)?;
     let lock = crate::apply::lock(paths)?;
     let recovered = lock.recover()?;
     let open: HashSet<Vec<u8>> = overlays
         .iter()
         .map(|o| o.path.as_bytes().to_vec())
         .collect();
-    let plan = crate::inspect::merge_plan(paths, a, overlays, false)?;
+    let plan = crate::inspect::merge_plan(paths, choice, overlays, false)?;
     if !plan.conflicts.is_empty() {
         return Ok((EditorAccept::Conflicts(plan.conflicts_lossy()), recovered));
     }

@@ -35,9 +35,22 @@ pub struct Config {
     pub stall_secs: Option<u64>,
     /// Stop each agent run after this long: "30m", "2h" (default: no limit).
     pub timeout: Option<String>,
+    /// The agent profile a review's judge runs with (default: the roster's first).
+    pub judge: Option<String>,
+    /// `"auto"`: review a fanout by itself once every attempt has ended and two or more have
+    /// changes; `"manual"` (the default): only `fanout review`.
+    pub review: Option<ReviewMode>,
     /// Where this configuration was read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// When a fanout is reviewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewMode {
+    Manual,
+    Auto,
 }
 
 pub const DEFAULT_ATTEMPTS: usize = 3;

@@ -363,8 +363,8 @@ fn changes_state(event: &notify::Event) -> bool {
         ))
 }
 
-/// An attempt's id, state, exit code, diffstat, whether its worktree exists, and how many
-/// outside changes it has.
+/// An attempt's id, state, exit code, diffstat, whether its worktree exists, how many
+/// outside changes it has, and its rank in the judge's verdict; a review's id and state.
 type AttemptSignature = (
     String,
     AttemptState,
@@ -372,6 +372,7 @@ type AttemptSignature = (
     Option<(usize, usize, usize)>,
     bool,
     usize,
+    Option<usize>,
 );
 
 fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
@@ -387,8 +388,13 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
                 a.diffstat.map(|d| (d.files, d.additions, d.deletions)),
                 a.worktree_present,
                 a.outside_changes.len(),
+                a.judge_rank,
             )
         })
+        .chain(r.fanouts.iter().filter_map(|f| {
+            let review = f.review.as_ref()?;
+            Some((review.id.clone(), review.state, None, None, false, 0, None))
+        }))
         .collect();
     sig.sort_by(|a, b| a.0.cmp(&b.0));
     sig
