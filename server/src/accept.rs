@@ -7,19 +7,19 @@
 use crate::apply::{Accepted, Refusal, Transaction};
 use crate::diff::as_text;
 use crate::error::Result;
+use crate::inspect::Choice;
 use crate::merge::{FileChange, MergePlan, MODE_EXEC, MODE_FILE};
 use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
-use crate::state::AttemptRecord;
 use std::collections::HashSet;
 
 /// Accept onto the working tree: nothing is written if any file conflicts (unless `markers`)
 /// or if the disk refuses any path (a symlinked parent, an untracked file in the way, a file
 /// changed since the plan: see `apply`). Never touches HEAD or the index.
-pub fn to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<Accepted> {
+pub fn to_disk(paths: &RepoPaths, choice: &Choice, markers: bool) -> Result<Accepted> {
     let lock = crate::apply::lock(paths)?;
     let recovered = lock.recover()?;
-    let plan = crate::inspect::merge_plan(paths, a, &[], markers)?;
+    let plan = crate::inspect::merge_plan(paths, choice, &[], markers)?;
     let refused = crate::apply::check(paths, &plan.changes, &|_| false)?;
     if (!plan.conflicts.is_empty() && !markers) || !refused.is_empty() {
         return Ok(Accepted {
@@ -31,7 +31,7 @@ pub fn to_disk(paths: &RepoPaths, a: &AttemptRecord, markers: bool) -> Result<Ac
     }
     crate::apply::apply(lock, &plan.changes)?;
     if !plan.changes.is_empty() {
-        mark_accepted(paths, a);
+        mark_accepted(paths, choice);
     }
     Ok(Accepted {
         plan,
@@ -70,21 +70,20 @@ pub enum EditorAccept {
     },
 }
 
-/// Start accepting `a` onto the user's files and open buffers (`overlays`).
+/// Start accepting the choice onto the user's files and open buffers (`overlays`).
 pub fn for_editor(
     paths: &RepoPaths,
-    a: &AttemptRecord,
+    choice: &Choice,
     overlays: &[Overlay],
     can: EditorCan,
 ) -> Result<(EditorAccept, Option<String>)> {
-    crate::inspect::ensure_readable(a)?;
     let lock = crate::apply::lock(paths)?;
     let recovered = lock.recover()?;
     let open: HashSet<Vec<u8>> = overlays
         .iter()
         .map(|o| o.path.as_bytes().to_vec())
         .collect();
-    let plan = crate::inspect::merge_plan(paths, a, overlays, false)?;
+    let plan = crate::inspect::merge_plan(paths, choice, overlays, false)?;
     if !plan.conflicts.is_empty() {
         return Ok((EditorAccept::Conflicts(plan.conflicts_lossy()), recovered));
     }
@@ -112,7 +111,7 @@ pub fn for_editor(
     let txn = Box::new(EditorTransaction {
         txn: crate::apply::begin(lock, &disk, &beside)?,
         paths: paths.clone(),
-        attempt: a.clone(),
+        choice: choice.clone(),
     });
     Ok((
         EditorAccept::Ready {
@@ -129,14 +128,14 @@ pub fn for_editor(
 pub struct EditorTransaction {
     txn: Transaction,
     paths: RepoPaths,
-    attempt: AttemptRecord,
+    choice: Choice,
 }
 
 impl EditorTransaction {
     /// The editor applied its part: keep the disk part, and mark the attempt accepted.
     pub fn commit(self) -> Result<()> {
         self.txn.commit()?;
-        mark_accepted(&self.paths, &self.attempt);
+        mark_accepted(&self.paths, &self.choice);
         Ok(())
     }
 
@@ -146,9 +145,14 @@ impl EditorTransaction {
     }
 }
 
-/// Mark `a` accepted now. The files are written whatever happens here: a mark that cannot be
-/// written (the attempt was discarded meanwhile) only costs the status its "accepted".
-fn mark_accepted(paths: &RepoPaths, a: &AttemptRecord) {
+/// Mark a whole attempt accepted now (hunks taken from attempts leave them unmarked: the
+/// attempt as a whole was not accepted). The files are written whatever happens here: a mark
+/// that cannot be written (the attempt was discarded meanwhile) only costs the status its
+/// "accepted".
+fn mark_accepted(paths: &RepoPaths, choice: &Choice) {
+    let Choice::Whole(a) = choice else {
+        return;
+    };
     let states = crate::state::StateDir::new(paths.state_dir.clone());
     if let Err(e) = states.mark_accepted(a, crate::ids::now_secs()) {
         tracing::warn!("marking {} accepted: {e}", a.id);

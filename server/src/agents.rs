@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentProfile {
-    /// argv; `{prompt}`, `{prompt_file}`, `{model}`, `{worktree}`, `{attempt}`, `{session}`
-    /// and `{usage_file}` expand inside one argument.
+    /// argv; `{prompt}`, `{prompt_file}`, `{model}`, `{worktree}`, `{attempt}`, `{session}`,
+    /// `{usage_file}` and `{verdict_file}` expand inside one argument.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// The profile this one builds on (a built-in or another profile), when it has no
@@ -980,6 +980,8 @@ pub struct Expansion<'a> {
     pub session: &'a str,
     /// Where the CLI may write its usage figures for this run.
     pub usage_file: &'a str,
+    /// Where a judge writes its verdict (`review`).
+    pub verdict_file: &'a str,
 }
 
 /// Expand a profile's argv template. Each placeholder expands inside its own argument, in a
@@ -1014,6 +1016,7 @@ fn expand_one(arg: &str, x: &Expansion) -> String {
             ("{attempt}", Some(x.attempt)),
             ("{session}", Some(x.session)),
             ("{usage_file}", Some(x.usage_file)),
+            ("{verdict_file}", Some(x.verdict_file)),
         ]
         .into_iter()
         .find(|(name, _)| after.starts_with(name));
@@ -1044,6 +1047,7 @@ pub fn shown_argv(r: &Resolved) -> Vec<String> {
             attempt: "{attempt}",
             session: "{session}",
             usage_file: "{usage_file}",
+            verdict_file: "{verdict_file}",
         },
     )
 }
@@ -1179,6 +1183,7 @@ mod tests {
             attempt: "abc-1",
             session: "0000-1",
             usage_file: "/u.json",
+            verdict_file: "/v.json",
         }
     }
 

@@ -137,8 +137,14 @@ pub fn discard(
     drop(marker);
     states.remove_dir(&dir);
     crate::fault::point("discard.record-removed");
-    // The fanout goes with its last attempt.
+    // The fanout goes with its last attempt, and its review with it.
     let fanout_dir = states.fanout_dir(&a.fanout);
+    let attempts_left = states.load_attempts(&a.fanout).map(|l| !l.is_empty());
+    if attempts_left.is_ok_and(|left| !left) {
+        if let Some(review) = states.load_review(&a.fanout) {
+            discard(paths, states, &review, true)?;
+        }
+    }
     let any_left = std::fs::read_dir(&fanout_dir)
         .map(|it| it.flatten().any(|e| e.path().is_dir()))
         .unwrap_or(false);

@@ -44,9 +44,22 @@ pub struct Config {
     /// What a reused worktree keeps of its ignored files (build output): true (all, the
     /// default), false (none), or the globs of the ones to keep (`["target", "node_modules"]`).
     pub keep_ignored: Option<KeepIgnored>,
+    /// The agent profile a review's judge runs with (default: the roster's first).
+    pub judge: Option<String>,
+    /// `"auto"`: review a fanout by itself once every attempt has ended and two or more have
+    /// changes; `"manual"` (the default): only `fanout review`.
+    pub review: Option<ReviewMode>,
     /// Where this configuration was read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// When a fanout is reviewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewMode {
+    Manual,
+    Auto,
 }
 
 pub const DEFAULT_ATTEMPTS: usize = 3;

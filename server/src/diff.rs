@@ -7,6 +7,62 @@ use crate::merge::{is_link, ChangeKind, FileChange, MergePlan};
 use crate::text::quote_path;
 use serde::Serialize;
 use similar::TextDiff;
+use std::collections::HashMap;
+
+/// Lines of context around a change, as `git diff` shows it. It also decides what one hunk
+/// is (`hunks`): changes closer than twice this are one hunk.
+pub const CONTEXT: usize = 3;
+
+/// Ids to show on a diff's `@@` lines (`@@ -1,4 +1,5 @@ hunk 3fa2b1c0`): per path, each
+/// hunk's id and its changed lines (`+line`, `-line`). A `@@` hunk of the diff carries the
+/// ids of the hunks whose changed lines are all among its own, so the marks hold when the
+/// diff is against files that moved on since the fork.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    by_path: HashMap<Vec<u8>, Vec<(String, Vec<String>)>>,
+}
+
+impl Marks {
+    pub fn add(&mut self, path: &[u8], id: &str, changed: &[String]) {
+        if !changed.is_empty() {
+            self.by_path
+                .entry(path.to_vec())
+                .or_default()
+                .push((id.to_string(), changed.to_vec()));
+        }
+    }
+
+    /// The ids of the not yet `used` hunks of `path` whose changed lines are all in `lines`.
+    fn take(&self, path: &[u8], lines: &[String], used: &mut Vec<usize>) -> Vec<&str> {
+        let Some(hunks) = self.by_path.get(path) else {
+            return Vec::new();
+        };
+        let mut have: HashMap<&str, usize> = HashMap::new();
+        for l in lines {
+            *have.entry(l.as_str()).or_default() += 1;
+        }
+        let mut ids = Vec::new();
+        for (i, (id, changed)) in hunks.iter().enumerate() {
+            if used.contains(&i) {
+                continue;
+            }
+            let mut left = have.clone();
+            let inside = changed.iter().all(|l| match left.get_mut(l.as_str()) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            });
+            if inside {
+                have = left;
+                used.push(i);
+                ids.push(id.as_str());
+            }
+        }
+        ids
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileDiffStat {
@@ -26,8 +82,9 @@ pub struct DiffReport {
     pub files: Vec<FileDiffStat>,
 }
 
-/// The unified diff (git style headers) of every change in the plan, optionally of one path.
-pub fn render(plan: &MergePlan, only: Option<&str>) -> DiffReport {
+/// The unified diff (git style headers) of every change in the plan, optionally of one path,
+/// with `marks` on the `@@` lines.
+pub fn render(plan: &MergePlan, only: Option<&str>, marks: &Marks) -> DiffReport {
     let mut diff = String::new();
     let mut files = Vec::new();
     for c in plan
@@ -39,17 +96,28 @@ pub fn render(plan: &MergePlan, only: Option<&str>) -> DiffReport {
             // A symlink becoming a file or the other way round: git shows the old one
             // deleted and the new one added.
             (Some(o), Some(n)) if is_link(o) != is_link(n) => {
-                let (_, d) = section(&mut diff, &c.path, c.old.as_deref(), Some(o), None, None);
-                let (a, _) = section(&mut diff, &c.path, None, None, c.new.as_deref(), Some(n));
+                let (_, d) = section(
+                    &mut diff,
+                    &c.path,
+                    (c.old.as_deref(), Some(o)),
+                    (None, None),
+                    marks,
+                );
+                let (a, _) = section(
+                    &mut diff,
+                    &c.path,
+                    (None, None),
+                    (c.new.as_deref(), Some(n)),
+                    marks,
+                );
                 (a, d)
             }
             _ => section(
                 &mut diff,
                 &c.path,
-                c.old.as_deref(),
-                c.old_mode,
-                c.new.as_deref(),
-                c.new_mode,
+                (c.old.as_deref(), c.old_mode),
+                (c.new.as_deref(), c.new_mode),
+                marks,
             ),
         };
         files.push(stat(c, additions, deletions));
@@ -74,14 +142,14 @@ fn side(prefix: &str, path: &[u8]) -> String {
     quote_path(&p).into_owned()
 }
 
-/// One `diff --git` section; returns its (additions, deletions).
+/// One `diff --git` section of `path` from `(content, mode)` to `(content, mode)`; returns
+/// its (additions, deletions).
 fn section(
     diff: &mut String,
     path: &[u8],
-    old: Option<&[u8]>,
-    old_mode: Option<u32>,
-    new: Option<&[u8]>,
-    new_mode: Option<u32>,
+    (old, old_mode): (Option<&[u8]>, Option<u32>),
+    (new, new_mode): (Option<&[u8]>, Option<u32>),
+    marks: &Marks,
 ) -> (usize, usize) {
     let (qa, qb) = (side("a/", path), side("b/", path));
     diff.push_str(&format!("diff --git {qa} {qb}\n"));
@@ -114,21 +182,31 @@ fn section(
             let td = TextDiff::from_lines(o, n);
             let mut adds = 0;
             let mut dels = 0;
-            for op in td.ops() {
-                for change in td.iter_changes(op) {
+            let mut used = Vec::new();
+            let mut ud = td.unified_diff();
+            ud.context_radius(CONTEXT);
+            for (i, hunk) in ud.iter_hunks().enumerate() {
+                if i == 0 {
+                    diff.push_str(&format!("--- {a}\n+++ {b}\n"));
+                }
+                let mut changed = Vec::new();
+                for change in hunk.iter_changes() {
                     match change.tag() {
                         similar::ChangeTag::Insert => adds += 1,
                         similar::ChangeTag::Delete => dels += 1,
-                        similar::ChangeTag::Equal => {}
+                        similar::ChangeTag::Equal => continue,
                     }
+                    changed.push(format!("{}{}", change.tag(), change.value()));
+                }
+                let text = hunk.to_string();
+                let ids = marks.take(path, &changed, &mut used);
+                match text.split_once('\n') {
+                    Some((head, rest)) if !ids.is_empty() => {
+                        diff.push_str(&format!("{head} hunk {}\n{rest}", ids.join(",")));
+                    }
+                    _ => diff.push_str(&text),
                 }
             }
-            diff.push_str(
-                &td.unified_diff()
-                    .context_radius(3)
-                    .header(&a, &b)
-                    .to_string(),
-            );
             (adds, dels)
         }
         _ => {
@@ -173,6 +251,7 @@ mod tests {
                 conflicts: vec![],
             },
             None,
+            &Marks::default(),
         )
         .diff
     }

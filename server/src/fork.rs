@@ -247,6 +247,7 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
             own_files: profile.own_files.clone(),
             usage_file: launched.usage_file,
             start_after: planned.start_after,
+            role: Default::default(),
             discard: None,
             accepted_at: None,
         })?;

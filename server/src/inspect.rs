@@ -3,6 +3,7 @@
 
 use crate::diff::DiffReport;
 use crate::error::{Error, IoContext, Result};
+use crate::hunks::{Hunk, Pick};
 use crate::merge::MergePlan;
 use crate::repo::RepoPaths;
 use crate::snapshot::{snapshot_tree, Overlay};
@@ -26,29 +27,120 @@ pub fn attempt_tree(repo: &Repository, a: &AttemptRecord) -> Result<Oid> {
     Ok(base.id())
 }
 
-/// The merge of the attempt onto the user's current state (files plus unsaved `overlays`).
+/// What of the attempts to accept or diff: one attempt whole, or chosen hunks (ids as
+/// `fanout hunks` lists them) of one or more attempts of one fanout.
+#[derive(Debug, Clone)]
+pub enum Choice {
+    Whole(Box<AttemptRecord>),
+    Hunks(Vec<(AttemptRecord, Vec<String>)>),
+}
+
+impl Choice {
+    pub fn attempts(&self) -> Vec<&AttemptRecord> {
+        match self {
+            Choice::Whole(a) => vec![a],
+            Choice::Hunks(picks) => picks.iter().map(|(a, _)| a).collect(),
+        }
+    }
+
+    /// For messages: `7f3a9c-2`, or `hunks 3fa2b1c0, 9e01d2aa of 7f3a9c-2`.
+    pub fn label(&self) -> String {
+        match self {
+            Choice::Whole(a) => a.id.clone(),
+            Choice::Hunks(picks) => picks
+                .iter()
+                .map(|(a, ids)| format!("hunks {} of {}", ids.join(", "), a.id))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    /// The merge's base (the fork's snapshot) and theirs: the attempt's files, or the
+    /// snapshot with the chosen hunks applied.
+    fn trees(&self, repo: &Repository) -> Result<(Oid, Oid)> {
+        let attempts = self.attempts();
+        let Some(first) = attempts.first() else {
+            return Err(Error::Invalid("no attempt chosen".into()));
+        };
+        for a in &attempts {
+            ensure_readable(a)?;
+            if a.base_commit != first.base_commit {
+                return Err(Error::Invalid(format!(
+                    "{} and {} start from different snapshots: accept their hunks one after the other",
+                    first.id, a.id
+                )));
+            }
+        }
+        let base = repo
+            .find_commit(Oid::from_str(&first.base_commit)?)?
+            .tree_id();
+        match self {
+            Choice::Whole(a) => Ok((base, attempt_tree(repo, a)?)),
+            Choice::Hunks(picks) => {
+                let trees = picks
+                    .iter()
+                    .map(|(a, _)| attempt_tree(repo, a))
+                    .collect::<Result<Vec<_>>>()?;
+                let picks: Vec<Pick> = picks
+                    .iter()
+                    .zip(trees)
+                    .map(|((a, ids), theirs)| Pick {
+                        label: &a.id,
+                        theirs,
+                        ids,
+                    })
+                    .collect();
+                Ok((base, crate::hunks::select(repo, base, &picks)?))
+            }
+        }
+    }
+}
+
+/// The merge of the choice onto the user's current state (files plus unsaved `overlays`).
 pub fn merge_plan(
     paths: &RepoPaths,
-    a: &AttemptRecord,
+    choice: &Choice,
     overlays: &[Overlay],
     markers: bool,
 ) -> Result<MergePlan> {
     let repo = paths.open()?;
-    let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree_id();
-    let theirs = attempt_tree(&repo, a)?;
+    let (base, theirs) = choice.trees(&repo)?;
     let ours = snapshot_tree(&paths.workdir, overlays)?;
     crate::merge::plan(&repo, base, ours, theirs, markers)
 }
 
-/// What accepting would do, as a unified diff (conflicted files with their markers).
+/// The attempt's hunks: its change against the fork's snapshot, cut as `git diff` cuts it;
+/// `only` limits them to one file.
+pub fn hunks(paths: &RepoPaths, a: &AttemptRecord, only: Option<&str>) -> Result<Vec<Hunk>> {
+    ensure_readable(a)?;
+    let repo = paths.open()?;
+    let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree_id();
+    let mut hunks = crate::hunks::of_trees(&repo, base, attempt_tree(&repo, a)?)?;
+    hunks.retain(|h| only.is_none_or(|p| p.as_bytes() == h.path.as_slice()));
+    Ok(hunks)
+}
+
+/// The attempt's own change against the fork's snapshot (not against the user's files), as a
+/// unified diff with its hunks marked: what a judge or a synthesis reads.
+pub fn change_diff(repo: &Repository, a: &AttemptRecord) -> Result<DiffReport> {
+    ensure_readable(a)?;
+    let base = repo.find_commit(Oid::from_str(&a.base_commit)?)?.tree_id();
+    let plan = crate::merge::plan(repo, base, base, attempt_tree(repo, a)?, false)?;
+    let marks = crate::hunks::marks(&crate::hunks::of_plan(&plan));
+    Ok(crate::diff::render(&plan, None, &marks))
+}
+
+/// What accepting would do, as a unified diff (conflicted files with their markers), each
+/// `@@` line marked with the attempt's hunks it carries.
 pub fn diff(
     paths: &RepoPaths,
     a: &AttemptRecord,
     overlays: &[Overlay],
     only: Option<&str>,
 ) -> Result<DiffReport> {
-    let plan = merge_plan(paths, a, overlays, true)?;
-    Ok(crate::diff::render(&plan, only))
+    let plan = merge_plan(paths, &Choice::Whole(Box::new(a.clone())), overlays, true)?;
+    let marks = crate::hunks::marks(&hunks(paths, a, only)?);
+    Ok(crate::diff::render(&plan, only, &marks))
 }
 
 /// One file as the attempt has it; None if the attempt does not have it.

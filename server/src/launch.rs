@@ -151,6 +151,10 @@ pub fn git_identity_env(workdir: &Path) -> BTreeMap<String, String> {
     env
 }
 
+/// Where in its worktree a judge writes its verdict (`{verdict_file}`, FANOUT_VERDICT_FILE):
+/// inside the worktree, where every agent may write, and thrown away with it.
+pub const VERDICT_FILE: &str = ".fanout-verdict.json";
+
 /// One run's argv and environment, ready for the supervisor.
 #[derive(Debug, Clone)]
 pub struct Launched {
@@ -203,6 +207,7 @@ pub fn command_for(
     let prompt_file_s = prompt_file.to_string_lossy().into_owned();
     let usage_file_s = usage_file.to_string_lossy().into_owned();
     let session = session_uuid(worktree, id);
+    let verdict_file_s = worktree.join(VERDICT_FILE).to_string_lossy().into_owned();
     let argv = expand_argv(
         template,
         &Expansion {
@@ -213,6 +218,7 @@ pub fn command_for(
             attempt: id,
             session: &session,
             usage_file: &usage_file_s,
+            verdict_file: &verdict_file_s,
         },
     );
     let mut env = profile.env.clone();

@@ -90,7 +90,7 @@ type TreeMap = HashMap<Vec<u8>, (Oid, u32)>;
 /// A tree entry's mode as fanout writes it: regular files are 100644 or 100755 (the old
 /// group-writable 100664 is a regular file); links and submodules keep theirs. Anything else
 /// (a hostile tree may hold any number) stays as it is, and applying refuses it.
-fn normalize_mode(mode: u32) -> u32 {
+pub fn normalize_mode(mode: u32) -> u32 {
     match mode {
         MODE_LINK | MODE_GITLINK => mode,
         m if m & 0o170000 == 0o100000 && m & 0o100 != 0 => MODE_EXEC,

@@ -57,6 +57,137 @@ pub fn follow_up(task: &Task, prompt: &str) -> String {
     )
 }
 
+/// One attempt as a judge sees it.
+pub struct Candidate {
+    pub n: usize,
+    pub agent: String,
+    pub exit_code: Option<i32>,
+    pub verify: Option<crate::state::VerifyResult>,
+    /// Its change against the fork's snapshot, hunks marked (`@@ ... hunk ID`).
+    pub diff: String,
+}
+
+/// `text` cut to at most `budget` characters at a line end, with the cut said.
+fn cut_to(text: &str, budget: usize) -> String {
+    if text.chars().count() <= budget {
+        return text.to_string();
+    }
+    let total = text.lines().count();
+    let mut out = String::new();
+    let mut shown = 0;
+    for line in text.split_inclusive('\n') {
+        if out.chars().count() + line.chars().count() > budget {
+            break;
+        }
+        out.push_str(line);
+        shown += 1;
+    }
+    out.push_str(&format!(
+        "[diff cut to fit: {shown} of its {total} lines shown; read the attempt's files for the rest]\n"
+    ));
+    out
+}
+
+/// Every candidate with its agent, exit, verify result and diff, each diff cut to its share
+/// of `budget` characters.
+fn candidates_section(candidates: &[Candidate], budget: usize) -> String {
+    let mut out = String::new();
+    let share = budget / candidates.len().max(1);
+    for c in candidates {
+        let verify = match &c.verify {
+            Some(v) if v.passed => "passed".to_string(),
+            Some(v) => format!(
+                "FAILED (exit {}); its last lines:\n{}",
+                v.exit_code
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                v.tail.join("\n")
+            ),
+            None => "not run (no verify command)".to_string(),
+        };
+        let exit = c
+            .exit_code
+            .map(|x| x.to_string())
+            .unwrap_or_else(|| "?".into());
+        out.push_str(&format!(
+            "\n## Candidate #{} (agent {}, exit {exit})\n\nVerify: {verify}\n\n```diff\n{}```\n",
+            c.n,
+            c.agent,
+            cut_to(&c.diff, share)
+        ));
+    }
+    out
+}
+
+/// The prompt of a synthesis: the task, every attempt's change and verify result, the
+/// judge's verdict when there is one (as text), and the request to combine the best ideas.
+pub fn synthesis(
+    task: &Task,
+    original: &str,
+    candidates: &[Candidate],
+    verdict: Option<&str>,
+    budget: usize,
+) -> String {
+    let mut out = format!(
+        "Task: {} ({}:{})\n\n{} coding agents have each made an attempt at this task, \
+         independently, from the code in this folder (as it was before any of them). Write \
+         one change that combines the best ideas of their attempts: keep what is correct and \
+         useful in each, leave out what is wrong or needless, and make it work as a whole. \
+         You are in an isolated git worktree; edit the files directly, do not commit.\n\n\
+         Each attempt was given this prompt:\n\n{}\n",
+        task.label(),
+        task.file,
+        task.line,
+        candidates.len(),
+        original.trim_end()
+    );
+    out.push_str(&candidates_section(candidates, budget));
+    if let Some(v) = verdict {
+        out.push_str(&format!("\n## A reviewer's verdict\n\n{v}"));
+    }
+    out
+}
+
+/// The judge's prompt: listwise, every candidate together, each diff cut to its share of
+/// `budget` characters, with verify results and the verdict's schema and file.
+pub fn review(
+    task: &Task,
+    original: &str,
+    candidates: &[Candidate],
+    verdict_file: &str,
+    budget: usize,
+) -> String {
+    let numbers: Vec<String> = candidates.iter().map(|c| c.n.to_string()).collect();
+    let mut out = format!(
+        "You are reviewing {} candidate changes for one task, made independently by coding \
+         agents from the same starting code: the repository in this folder, as it was before \
+         any of them. Compare them with each other and rank them as a list, best first: \
+         correctness first, then whether they do what the task asks and nothing else, tests, \
+         clarity and size. You may read and run the code here, but your edits are thrown away.\n\n\
+         Task: {} ({}:{})\n\nEach candidate was given this prompt:\n\n{}\n",
+        candidates.len(),
+        task.label(),
+        task.file,
+        task.line,
+        original.trim_end()
+    );
+    out.push_str(&candidates_section(candidates, budget));
+    out.push_str(&format!(
+        "\n## Your verdict\n\nWrite it as JSON to the file {verdict_file} (its path is also in \
+         the environment variable FANOUT_VERDICT_FILE), exactly in this shape:\n\n\
+         {{\"ranking\": [{list}], \"best\": {first},\n \
+         \"attempts\": [{{\"attempt\": {first}, \"summary\": \"one line\", \"strengths\": [\"...\"], \"risks\": [\"...\"]}}],\n \
+         \"combine\": [{{\"attempt\": {first}, \"hunk\": \"HUNK ID\", \"why\": \"...\"}}]}}\n\n\
+         `ranking` holds every candidate number ({list}) once, best first; `best` is its first; \
+         `attempts` has one entry per candidate. `combine` is optional: hunks (the ids after \
+         `hunk` on the diffs' @@ lines) from several candidates that together beat any one of \
+         them. Write nothing else to that file.\n",
+        list = numbers.join(", "),
+        first = numbers.first().map(String::as_str).unwrap_or("1"),
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +208,37 @@ mod tests {
             "Follow-up on your earlier work in this worktree on: TODO: handle empty input\n\n\
              also handle tabs\n"
         );
+    }
+
+    #[test]
+    fn a_review_prompt_holds_every_candidate_and_says_where_it_cuts() {
+        let candidate = |n: usize, diff: String| Candidate {
+            n,
+            agent: "fake".into(),
+            exit_code: Some(0),
+            verify: None,
+            diff,
+        };
+        let long: String = (0..500).map(|i| format!("+line {i}\n")).collect();
+        let prompt = review(
+            &task(),
+            "Task: TODO: handle empty input",
+            &[candidate(1, "+short\n".into()), candidate(2, long)],
+            "/w/.fanout-verdict.json",
+            2_000,
+        );
+        assert!(
+            prompt.contains("## Candidate #1 (agent fake, exit 0)"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("+short\n"), "{prompt}");
+        assert!(
+            prompt.contains("+line 0\n") && !prompt.contains("+line 499"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("of its 500 lines shown"), "{prompt}");
+        assert!(prompt.contains("/w/.fanout-verdict.json"), "{prompt}");
+        assert!(prompt.contains("\"ranking\": [1, 2]"), "{prompt}");
     }
 
     #[test]

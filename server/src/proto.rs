@@ -25,10 +25,14 @@ pub enum Command {
     Continue,
     Agents,
     Config,
+    Hunks,
+    Compare,
+    Review,
+    Synthesize,
 }
 
 impl Command {
-    pub const ALL: [Command; 12] = [
+    pub const ALL: [Command; 16] = [
         Command::Try,
         Command::Status,
         Command::Diff,
@@ -41,6 +45,10 @@ impl Command {
         Command::Continue,
         Command::Agents,
         Command::Config,
+        Command::Hunks,
+        Command::Compare,
+        Command::Review,
+        Command::Synthesize,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +65,10 @@ impl Command {
             Command::Continue => "fanout.continue",
             Command::Agents => "fanout.agents",
             Command::Config => "fanout.config",
+            Command::Hunks => "fanout.hunks",
+            Command::Compare => "fanout.compare",
+            Command::Review => "fanout.review",
+            Command::Synthesize => "fanout.synthesize",
         }
     }
 
@@ -92,12 +104,48 @@ pub struct AttemptParams {
     pub uri: Option<String>,
 }
 
-/// `fanout.accept`.
+/// `fanout.accept`: an attempt whole, or only some of its hunks (ids from `fanout.hunks`);
+/// with `hunks`, `attempt` may name a fanout, each hunk taken from the attempt that has it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptParams {
     pub attempt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hunks: Option<Vec<String>>,
 }
+
+/// `fanout.compare`: a fanout (or one of its attempts, for its fanout).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutParams {
+    pub fanout: String,
+}
+
+/// `fanout.review` and `fanout.synthesize`: a fanout, and optionally the agent profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewParams {
+    pub fanout: String,
+    pub agent: Option<String>,
+}
+
+/// `fanout.synthesize`: the synthesis attempt added.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SynthesizeResult {
+    pub attempt: String,
+    /// The attempts it draws on, by number.
+    pub from: Vec<usize>,
+}
+
+/// `fanout.review`: the review started; its verdict comes with the status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReviewResult {
+    pub review: String,
+    pub agent: String,
+}
+
+/// `fanout.hunks`: an attempt's hunks (a fanout: all its attempts'), optionally of one file.
+pub type HunksParams = AttemptParams;
 
 /// `fanout.discard` and `fanout.cancel`: an attempt, or every attempt of a fanout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,6 +251,158 @@ fn change_kind(k: crate::merge::ChangeKind) -> &'static str {
         Modified => "modified",
         Deleted => "deleted",
         Conflicted => "conflicted",
+    }
+}
+
+/// `fanout.hunks` and `fanout hunks --json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HunksResult {
+    pub hunks: Vec<HunkInfo>,
+}
+
+/// One hunk of an attempt's change against the fork's snapshot. Its `id` is stable: the
+/// same hunk has the same id every time it is listed, in every attempt that makes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HunkInfo {
+    pub id: String,
+    pub attempt: String,
+    pub path: String,
+    /// `lines` (some lines of a text file), or `file` (the whole file: added, deleted,
+    /// binary, a symlink, its mode).
+    pub kind: String,
+    /// 1-based lines in the snapshot (`old_*`) and in the attempt (`new_*`), as a diff's
+    /// `@@ -old_start,old_lines +new_start,new_lines @@`.
+    pub old_start: usize,
+    pub old_lines: usize,
+    pub new_start: usize,
+    pub new_lines: usize,
+    pub additions: usize,
+    pub deletions: usize,
+    /// The hunk as a diff shows it (`@@` line and lines), or for a whole file one line
+    /// saying what happens to it.
+    pub text: String,
+}
+
+impl HunkInfo {
+    pub fn of(attempt: &str, h: &crate::hunks::Hunk) -> HunkInfo {
+        HunkInfo {
+            id: h.id.clone(),
+            attempt: attempt.to_string(),
+            path: h.path_lossy(),
+            kind: serde_name(&h.kind),
+            old_start: h.old_start,
+            old_lines: h.old_lines,
+            new_start: h.new_start,
+            new_lines: h.new_lines,
+            additions: h.additions,
+            deletions: h.deletions,
+            text: h.text.clone(),
+        }
+    }
+}
+
+impl From<&[crate::workspace::AttemptHunks]> for HunksResult {
+    fn from(listed: &[crate::workspace::AttemptHunks]) -> Self {
+        HunksResult {
+            hunks: listed
+                .iter()
+                .flat_map(|l| l.hunks.iter().map(|h| HunkInfo::of(&l.attempt, h)))
+                .collect(),
+        }
+    }
+}
+
+/// `fanout.compare` and `fanout compare --json`: a fanout's attempts side by side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompareResult {
+    pub fanout: String,
+    pub task: Task,
+    /// In rank order, as in the status (verify, exit, size, time, tokens and cost each).
+    pub attempts: Vec<Attempt>,
+    /// Every file any attempt changed; `cells` has one entry per attempt of `attempts`, in
+    /// that order (null: that attempt left the file alone).
+    pub files: Vec<CompareFile>,
+    /// Pairs of attempts whose changes touch the same lines.
+    pub overlaps: Vec<CompareOverlap>,
+    /// Attempts that made the same change: `identical` byte for byte, else the same once
+    /// whitespace and comments are left out.
+    pub clusters: Vec<CompareCluster>,
+    pub review: Option<Review>,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompareFile {
+    pub path: String,
+    pub cells: Vec<Option<CompareCell>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct CompareCell {
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompareOverlap {
+    pub path: String,
+    /// Two attempt numbers, the lower first.
+    pub attempts: [usize; 2],
+    /// The snapshot's lines, 1-based, inclusive: `[start, end]`.
+    pub lines: [usize; 2],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompareCluster {
+    /// Attempt numbers.
+    pub attempts: Vec<usize>,
+    pub identical: bool,
+}
+
+impl From<&crate::compare::Comparison> for CompareResult {
+    fn from(c: &crate::compare::Comparison) -> Self {
+        let lossy = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+        CompareResult {
+            fanout: c.fanout.id.clone(),
+            task: (&c.fanout.task).into(),
+            attempts: c.fanout.attempts.iter().map(Attempt::from).collect(),
+            files: c
+                .files
+                .iter()
+                .map(|f| CompareFile {
+                    path: lossy(&f.path),
+                    cells: f
+                        .cells
+                        .iter()
+                        .map(|cell| {
+                            cell.map(|x| CompareCell {
+                                additions: x.additions,
+                                deletions: x.deletions,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+            overlaps: c
+                .overlaps
+                .iter()
+                .map(|o| CompareOverlap {
+                    path: lossy(&o.path),
+                    attempts: [o.attempts.0, o.attempts.1],
+                    lines: [o.lines.0, o.lines.1],
+                })
+                .collect(),
+            clusters: c
+                .clusters
+                .iter()
+                .map(|k| CompareCluster {
+                    attempts: k.attempts.clone(),
+                    identical: k.identical,
+                })
+                .collect(),
+            review: c.fanout.review.as_ref().map(Review::from),
+            verdict: c.fanout.verdict.as_ref().map(Verdict::from),
+        }
     }
 }
 
@@ -466,6 +666,96 @@ pub struct Fanout {
     /// All the tokens its attempts used, each counted once, when any reports them.
     pub tokens: Option<u64>,
     pub cost_usd: Option<f64>,
+    /// Its review's judge run, once one has started.
+    #[serde(default)]
+    pub review: Option<Review>,
+    /// The judge's verdict, once a review succeeded.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+}
+
+/// A fanout's review run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Review {
+    pub id: String,
+    pub agent: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled`, `interrupted`.
+    pub state: String,
+    /// Why it failed: no verdict, an invalid one (what is wrong), the judge's exit.
+    pub error: Option<String>,
+    /// The judge's output, its raw verdict included when that was bad.
+    pub log: PathBuf,
+}
+
+impl From<&crate::status::ReviewStatus> for Review {
+    fn from(r: &crate::status::ReviewStatus) -> Self {
+        Review {
+            id: r.id.clone(),
+            agent: r.agent.clone(),
+            state: r.state.as_str().into(),
+            error: r.error.clone(),
+            log: r.log.clone(),
+        }
+    }
+}
+
+/// The judge's verdict (docs/protocol.md, "The verdict"), with who judged and when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub agent: String,
+    pub judged_at: u64,
+    /// Attempt numbers, best first.
+    pub ranking: Vec<usize>,
+    pub best: usize,
+    pub attempts: Vec<Judged>,
+    #[serde(default)]
+    pub combine: Vec<Combine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Judged {
+    pub attempt: usize,
+    pub summary: String,
+    pub strengths: Vec<String>,
+    pub risks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Combine {
+    pub attempt: usize,
+    pub hunk: String,
+    pub why: Option<String>,
+}
+
+impl From<&crate::review::StoredVerdict> for Verdict {
+    fn from(s: &crate::review::StoredVerdict) -> Self {
+        let v = &s.verdict;
+        Verdict {
+            agent: s.agent.clone(),
+            judged_at: s.judged_at,
+            ranking: v.ranking.clone(),
+            best: v.best,
+            attempts: v
+                .attempts
+                .iter()
+                .map(|j| Judged {
+                    attempt: j.attempt,
+                    summary: j.summary.clone(),
+                    strengths: j.strengths.clone(),
+                    risks: j.risks.clone(),
+                })
+                .collect(),
+            combine: v
+                .combine
+                .iter()
+                .map(|c| Combine {
+                    attempt: c.attempt,
+                    hunk: c.hunk.clone(),
+                    why: c.why.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -510,6 +800,15 @@ pub struct Attempt {
     pub verify: Option<Verify>,
     pub activity: Option<Activity>,
     pub same_as: Option<usize>,
+    /// Its place in the judge's ranking (1 = best), once there is a verdict.
+    #[serde(default)]
+    pub judge_rank: Option<usize>,
+    /// The judge's one line on it.
+    #[serde(default)]
+    pub judge_summary: Option<String>,
+    /// For a synthesis: the attempts it drew on, by number.
+    #[serde(default)]
+    pub synthesis_of: Option<Vec<usize>>,
     pub port: Option<u16>,
     pub runs: usize,
     pub outside_changes: Vec<OutsideChange>,
@@ -621,6 +920,9 @@ impl From<&crate::status::AttemptStatus> for Attempt {
                 retrying: x.retrying.clone(),
             }),
             same_as: a.same_as,
+            judge_rank: a.judge_rank,
+            judge_summary: a.judge_summary.clone(),
+            synthesis_of: a.synthesis_of.clone(),
             port: a.port,
             runs: a.runs,
             outside_changes: a
@@ -658,6 +960,8 @@ impl From<&crate::status::FanoutStatus> for Fanout {
             attempts: f.attempts.iter().map(Attempt::from).collect(),
             tokens: f.tokens,
             cost_usd: f.cost_usd,
+            review: f.review.as_ref().map(Review::from),
+            verdict: f.verdict.as_ref().map(Verdict::from),
         }
     }
 }

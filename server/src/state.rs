@@ -175,6 +175,9 @@ pub struct AttemptRecord {
     /// (at most `start_delay_ms` later).
     #[serde(default)]
     pub start_after: Option<usize>,
+    /// What the run is for: an attempt (the default), a fanout's judge, or a synthesis.
+    #[serde(default)]
+    pub role: Role,
     /// Set when reading: a discard of this attempt is under way, or was interrupted.
     #[serde(skip)]
     pub discard: Option<DiscardState>,
@@ -182,6 +185,20 @@ pub struct AttemptRecord {
     /// [`ACCEPTED`] mark), unless a follow-up has run since.
     #[serde(skip)]
     pub accepted_at: Option<u64>,
+}
+
+/// What an agent run of a fanout is for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Role {
+    /// One attempt at the task.
+    #[default]
+    Attempt,
+    /// The fanout's review: a judge ranking the attempts (by number) it was shown. It lives
+    /// in the fanout's folder `0`; its worktree is thrown away when it ends.
+    Judge { candidates: Vec<usize> },
+    /// An attempt that combines the best of the attempts (by number) it was shown.
+    Synthesis { from: Vec<usize> },
 }
 
 fn default_stall_secs() -> u64 {
@@ -317,7 +334,23 @@ impl StateDir {
         Ok(out)
     }
 
+    /// A fanout's attempts, by number. The review's run (`Role::Judge`) is not one of them.
     pub fn load_attempts(&self, fanout: &str) -> Result<Vec<AttemptRecord>> {
+        let mut all = self.load_runs(fanout)?;
+        all.retain(|a| !matches!(a.role, Role::Judge { .. }));
+        Ok(all)
+    }
+
+    /// The fanout's review run (its judge), if it has one.
+    pub fn load_review(&self, fanout: &str) -> Option<AttemptRecord> {
+        self.load_runs(fanout)
+            .ok()?
+            .into_iter()
+            .find(|a| matches!(a.role, Role::Judge { .. }))
+    }
+
+    /// Every run recorded under a fanout: its attempts and its review.
+    fn load_runs(&self, fanout: &str) -> Result<Vec<AttemptRecord>> {
         let mut attempts = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.fanout_dir(fanout)) else {
             return Ok(attempts);

@@ -38,6 +38,22 @@ pub struct FanoutStatus {
     pub cost_usd: Option<f64>,
     /// Attempts in rank order.
     pub attempts: Vec<AttemptStatus>,
+    /// Its review's judge run, when it has had one (running, or how it ended).
+    pub review: Option<ReviewStatus>,
+    /// The judge's verdict, once a review has succeeded.
+    pub verdict: Option<crate::review::StoredVerdict>,
+}
+
+/// A fanout's review run, as the status shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReviewStatus {
+    pub id: String,
+    pub agent: String,
+    pub state: AttemptState,
+    /// Why it failed, in the user's words (a missing or invalid verdict, the judge's exit).
+    pub error: Option<String>,
+    /// The judge's output (its raw output when the verdict was bad).
+    pub log: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,6 +89,12 @@ pub struct AttemptStatus {
     pub activity: Option<Activity>,
     /// The number of an earlier attempt of the same fanout whose change is identical.
     pub same_as: Option<usize>,
+    /// Its place in the judge's ranking (1 = best), once there is a verdict.
+    pub judge_rank: Option<usize>,
+    /// The judge's one line on it.
+    pub judge_summary: Option<String>,
+    /// For a synthesis (`fanout synthesize`): the attempts it drew on, by number.
+    pub synthesis_of: Option<Vec<usize>>,
     /// The first of this attempt's ports (FANOUT_PORT), when it has some.
     pub port: Option<u16>,
     /// How many times its agent has run (1, plus one per `continue`).
@@ -128,6 +150,12 @@ impl AttemptStatus {
             verify: a.verify.clone(),
             activity: a.activity.clone(),
             same_as: None,
+            judge_rank: None,
+            judge_summary: None,
+            synthesis_of: match &a.role {
+                crate::state::Role::Synthesis { from } => Some(from.clone()),
+                _ => None,
+            },
             port: a.port,
             runs: a.runs,
             outside_changes: a.outside_changes.clone(),
@@ -253,9 +281,9 @@ impl StatusReport {
     }
 }
 
-/// The ranking: verify passed > agent exited 0 > smaller change > faster; attempts without
-/// a change, or not finished, come last.
-fn rank_key(a: &AttemptStatus) -> (u8, usize, u64, usize) {
+/// The ranking: verify passed > agent exited 0 > the judge's rank > smaller change > faster;
+/// attempts without a change, or not finished, come last.
+fn rank_key(a: &AttemptStatus) -> (u8, usize, usize, u64, usize) {
     let verify = a.verify.as_ref().map(|v| v.passed);
     let tier = match a.state {
         AttemptState::Succeeded if a.has_changes() => match verify {
@@ -275,7 +303,13 @@ fn rank_key(a: &AttemptStatus) -> (u8, usize, u64, usize) {
         .diffstat
         .map(|d| d.additions + d.deletions)
         .unwrap_or(usize::MAX);
-    (tier, size, a.elapsed_secs.unwrap_or(u64::MAX), a.n)
+    (
+        tier,
+        a.judge_rank.unwrap_or(usize::MAX),
+        size,
+        a.elapsed_secs.unwrap_or(u64::MAX),
+        a.n,
+    )
 }
 
 /// Tiers a "best" attempt may come from: agents that succeeded with a change.
@@ -307,6 +341,20 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
     for (f, attempts) in states.load_all()? {
         let mut attempts: Vec<AttemptStatus> =
             attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
+        let verdict = crate::review::load_verdict(&states, &f.id);
+        if let Some(v) = &verdict {
+            for a in &mut attempts {
+                a.judge_rank = v.verdict.rank_of(a.n);
+                a.judge_summary = v.verdict.judged(a.n).map(|j| j.summary.clone());
+            }
+        }
+        let review = states.load_review(&f.id).map(|r| ReviewStatus {
+            log: states.log_path(&r.id),
+            id: r.id,
+            agent: r.agent,
+            state: r.state,
+            error: r.error,
+        });
         mark_identical(&mut attempts);
         attempts.sort_by_key(rank_key);
         let best = attempts
@@ -331,6 +379,8 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             tokens,
             cost_usd,
             attempts,
+            review,
+            verdict,
         });
     }
     Ok(StatusReport {
@@ -355,7 +405,10 @@ const TITLE_ACTIVITY_CHARS: usize = 48;
 /// something outside its attempt. Escaped: agent text never drives a terminal or an editor.
 fn title(a: &AttemptStatus, best: bool) -> String {
     use crate::labels::{duration, verify_label};
-    let head = format!("#{} {}", a.n, a.agent_label());
+    let head = match &a.synthesis_of {
+        Some(_) => format!("#{} {} synthesis", a.n, a.agent_label()),
+        None => format!("#{} {}", a.n, a.agent_label()),
+    };
     let stat = a
         .diffstat
         .filter(|d| d.files > 0)
@@ -387,6 +440,14 @@ fn title(a: &AttemptStatus, best: bool) -> String {
         .accepted_at
         .map(|at| format!(" · accepted {}", crate::labels::clock(at)))
         .unwrap_or_default();
+    let judge = match (a.judge_rank, &a.judge_summary) {
+        (Some(1), Some(s)) => format!(
+            " · ★ judge: {}",
+            crate::text::shorten(s, TITLE_ACTIVITY_CHARS)
+        ),
+        (Some(r), _) => format!(" · judge #{r}"),
+        _ => String::new(),
+    };
     let t = match a.state {
         AttemptState::Queued => format!("{head} … queued"),
         AttemptState::Running => match a.phase {
@@ -394,10 +455,10 @@ fn title(a: &AttemptStatus, best: bool) -> String {
             Some(Phase::Verify) => format!("{head} ⟳ testing {elapsed}"),
             _ => format!("{head} ⟳ running {elapsed}{doing}"),
         },
-        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}{accepted}"),
+        AttemptState::Succeeded => format!("{head} ✓{tests}{stat}{same}{judge}{accepted}"),
         AttemptState::Failed => match (a.exit_code, &a.error) {
             (_, Some(e)) if e.starts_with("setup failed") => format!("{head} ✗ setup failed"),
-            (Some(code), _) => format!("{head} ✗ exit {code}{stat}{accepted}"),
+            (Some(code), _) => format!("{head} ✗ exit {code}{stat}{judge}{accepted}"),
             (None, e) => format!("{head} ✗ {}", e.as_deref().unwrap_or("failed")),
         },
         AttemptState::Cancelled => format!("{head} ⊘ cancelled{stat}{accepted}"),

@@ -121,6 +121,9 @@ pub fn run(dir: &Path) -> Result<()> {
         sup.note(&format!("stopped {left} leftover process(es) at the end"));
         let _ = sup.update(|r| r.stopped_processes += left);
     }
+    if result.is_ok() {
+        sup.review_if_due();
+    }
     match result {
         // A discarded attempt's supervisor just goes.
         Err(Error::Discarded(_)) => Ok(()),
@@ -677,6 +680,9 @@ impl Supervisor {
         before: Option<Before>,
     ) -> Result<()> {
         let rec = self.snapshot();
+        if matches!(rec.role, crate::state::Role::Judge { .. }) {
+            return self.finish_review(end, code, before);
+        }
         let mut end = end;
         let mut link_error = None;
         let collected = AttemptRepo::open(&self.common_dir, &rec).and_then(|ar| {
@@ -748,6 +754,98 @@ impl Supervisor {
             r.finished_at = Some(now_secs());
         })?;
         self.check_outside(before)
+    }
+
+    /// The end of a review's judge: its verdict checked and stored (`review::conclude`), its
+    /// worktree and branch removed whatever happened, since nothing it edits counts.
+    fn finish_review(
+        self: &Arc<Self>,
+        end: AttemptState,
+        code: Option<i32>,
+        before: Option<Before>,
+    ) -> Result<()> {
+        let rec = self.snapshot();
+        let (state, error) = match end {
+            AttemptState::Succeeded => {
+                let concluded = git2::Repository::open_bare(&self.common_dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|repo| crate::review::conclude(&self.states, &repo, &rec));
+                match concluded {
+                    Ok(v) => {
+                        self.note(&format!(
+                            "verdict: ranking {:?}, best #{}",
+                            v.verdict.ranking, v.verdict.best
+                        ));
+                        (AttemptState::Succeeded, None)
+                    }
+                    Err(message) => {
+                        self.note(&format!("review failed: {message}"));
+                        let raw = rec.worktree.join(crate::launch::VERDICT_FILE);
+                        if let Ok(bytes) = std::fs::read(&raw) {
+                            self.note("the verdict file as the judge wrote it:");
+                            let _ = self.log.lock().unwrap().write_all(&bytes);
+                            self.note("(end of the verdict file)");
+                        }
+                        (AttemptState::Failed, Some(message))
+                    }
+                }
+            }
+            AttemptState::Failed if rec.error.is_none() => (
+                AttemptState::Failed,
+                Some(format!(
+                    "the judge exited with {}",
+                    code.map(|c| c.to_string())
+                        .unwrap_or_else(|| "a signal".into())
+                )),
+            ),
+            other => (other, rec.error.clone()),
+        };
+        let present = match self.remove_worktree(&rec) {
+            Ok(()) => false,
+            Err(e) => {
+                self.note(&format!("could not remove the judge's worktree: {e}"));
+                true
+            }
+        };
+        self.update(|r| {
+            r.state = state;
+            r.exit_code = code;
+            r.error = error;
+            r.worktree_present = present;
+            r.phase = None;
+            r.finished_at = Some(now_secs());
+        })?;
+        self.check_outside(before)
+    }
+
+    /// After an attempt ends: with `review = "auto"`, the fanout's review starts once every
+    /// attempt has ended and two or more have changes (the last supervisor to end starts it;
+    /// of two ending at once, one does).
+    fn review_if_due(&self) {
+        let rec = self.snapshot();
+        if matches!(rec.role, crate::state::Role::Judge { .. })
+            || !crate::review::due(&self.states, &rec.fanout)
+        {
+            return;
+        }
+        let Ok(user) = crate::config::Config::load_user() else {
+            return;
+        };
+        if user.review != Some(crate::config::ReviewMode::Auto) {
+            return;
+        }
+        let workdir = rec
+            .env
+            .get("FANOUT_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let started = crate::repo::RepoPaths::discover(&workdir)
+            .and_then(|paths| crate::review::prepare(&paths, &user, &rec.fanout, None))
+            .and_then(|(r, dir)| spawn(&dir).map(|()| r));
+        match started {
+            Ok(r) => self.note(&format!("started the fanout's review ({})", r.agent)),
+            Err(e) => self.note(&format!("could not start the fanout's review: {e}")),
+        }
     }
 
     /// Commit everything in the worktree (new files too) on top of the attempt's branch.

@@ -14,20 +14,23 @@ use crate::repo::RepoPaths;
 use crate::snapshot::Overlay;
 pub use crate::state::AttemptState;
 use crate::state::StateDir;
-pub use crate::status::{AttemptStatus, Counts, FanoutStatus, StatusReport};
+pub use crate::status::{AttemptStatus, Counts, FanoutStatus, ReviewStatus, StatusReport};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::accept::{EditorAccept, EditorCan, EditorTransaction};
 pub use crate::apply::{Accepted, Refusal, Transaction};
 pub use crate::cleanup::GcReport;
+pub use crate::compare::Comparison;
 pub use crate::diff::{as_text, DiffReport};
 pub use crate::fork::{ForkRequest, ForkResult};
+pub use crate::hunks::{Hunk, HunkKind};
+pub use crate::inspect::Choice;
 pub use crate::merge::{FileChange, MergePlan};
 pub use crate::pool::{PoolSummary, WarmReport};
 pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
 pub use crate::snapshot::Overlay as Buffer;
-pub use crate::state::AttemptRecord;
+pub use crate::state::{AttemptRecord, Role};
 pub use crate::task::Task;
 
 /// Settings a front end puts over the configuration files (the editor's `attempts` and
@@ -151,6 +154,42 @@ impl Workspace {
     /// runs its own agent).
     pub fn try_fork_with_config(&self, req: ForkRequest, config: &Config) -> Result<ForkResult> {
         crate::fork::fork(&self.paths, config, &req)
+    }
+
+    /// Start a review of the fanout an id names: a judge (`agent`, else the config's `judge`,
+    /// else the roster's first) ranks its attempts; the verdict comes with the status.
+    pub fn review(&self, id: &str, agent: Option<&str>, ov: &Overrides) -> Result<AttemptRecord> {
+        let fanout = self.fanout_status(id)?.id;
+        let prepared = crate::review::prepare(&self.paths, &self.user_config(ov)?, &fanout, agent)?;
+        self.supervise(prepared)
+    }
+
+    /// Start the supervisor of a run prepared in a fanout's folder; a run whose supervisor
+    /// cannot start is removed again.
+    fn supervise(&self, (rec, dir): (AttemptRecord, PathBuf)) -> Result<AttemptRecord> {
+        if let Err(e) = crate::supervisor::spawn(&dir) {
+            let _ = crate::cleanup::discard(&self.paths, &self.states, &rec, true);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// Add a synthesis attempt to the fanout an id names: it gets every attempt's diff, verify
+    /// results and the verdict, and combines the best ideas (see `review::prepare_synthesis`).
+    pub fn synthesize(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        ov: &Overrides,
+    ) -> Result<AttemptRecord> {
+        let fanout = self.fanout_status(id)?.id;
+        let user = self.user_config(ov)?;
+        self.supervise(crate::review::prepare_synthesis(
+            &self.paths,
+            &user,
+            &fanout,
+            agent,
+        )?)
     }
 
     /// Run one finished attempt's agent again in its worktree with a follow-up prompt.
@@ -320,18 +359,29 @@ impl Workspace {
         }
     }
 
-    /// The best attempt of the fanout an id names, by the status ranking.
-    pub fn best(&self, id: &str) -> Result<Best> {
+    /// The status of the fanout an id names (a fanout, or one of its attempts).
+    pub fn fanout_status(&self, id: &str) -> Result<FanoutStatus> {
         let fanout = match self.target(id)? {
             Target::Fanout(f, _) => f.id,
             Target::Attempt(a) => a.fanout,
         };
-        let report = self.status()?;
-        let f = report
+        self.status()?
             .fanouts
             .into_iter()
             .find(|f| f.id == fanout)
-            .ok_or_else(|| Error::UnknownId(id.into()))?;
+            .ok_or_else(|| Error::UnknownId(id.into()))
+    }
+
+    /// The attempts of the fanout an id names, side by side (see `compare`).
+    pub fn compare(&self, id: &str) -> Result<Comparison> {
+        let f = self.fanout_status(id)?;
+        let records = self.attempts_of(&f.id)?;
+        crate::compare::compare(&self.paths, f, &records)
+    }
+
+    /// The best attempt of the fanout an id names, by the status ranking.
+    pub fn best(&self, id: &str) -> Result<Best> {
+        let f = self.fanout_status(id)?;
         let running = f.attempts.iter().any(|a| !a.state.is_finished());
         let best = f
             .best
@@ -348,39 +398,102 @@ impl Workspace {
     // -----------------------------------------------------------------------------------
     // Accepting
 
-    /// The merge plan accepting `a` onto the current files plus `buffers` would carry out.
-    pub fn accept_plan(&self, a: &AttemptRecord, buffers: &[Overlay]) -> Result<MergePlan> {
-        crate::inspect::ensure_readable(a)?;
-        crate::inspect::merge_plan(&self.paths, a, buffers, false)
+    /// What `id` and `hunks` name to accept: with no hunks, one attempt whole; with hunk
+    /// ids, those hunks of the attempt, or when `id` names a fanout, of whichever of its
+    /// attempts has each (the same change in two attempts is one hunk).
+    pub fn choice(&self, id: &str, hunks: Option<&[String]>) -> Result<Choice> {
+        let Some(ids) = hunks else {
+            return Ok(Choice::Whole(Box::new(self.readable_attempt(id)?)));
+        };
+        if ids.is_empty() {
+            return Err(Error::Invalid(
+                "no hunk ids given (`fanout hunks ATTEMPT` lists them)".into(),
+            ));
+        }
+        let attempts = match self.target(id)? {
+            Target::Attempt(a) => return Ok(Choice::Hunks(vec![(*a, ids.to_vec())])),
+            Target::Fanout(_, attempts) => attempts,
+        };
+        let listed = self.hunks(id, None)?;
+        let mut picks: Vec<(AttemptRecord, Vec<String>)> = Vec::new();
+        for hunk in ids {
+            let Some(found) = listed
+                .iter()
+                .find(|l| crate::hunks::find(&l.hunks, hunk).is_some())
+            else {
+                return Err(Error::Invalid(format!(
+                    "no attempt of fanout {id} has hunk {hunk} (`fanout hunks {id}` lists them)"
+                )));
+            };
+            match picks.iter_mut().find(|(a, _)| a.id == found.attempt) {
+                Some((_, list)) => list.push(hunk.clone()),
+                None => {
+                    let a = attempts.iter().find(|a| a.id == found.attempt).cloned();
+                    picks.push((a.expect("listed from these attempts"), vec![hunk.clone()]));
+                }
+            }
+        }
+        Ok(Choice::Hunks(picks))
+    }
+
+    /// The hunks of the attempt `id` names, or of every attempt of the fanout it names that
+    /// has files to show; `only` limits them to one file.
+    pub fn hunks(&self, id: &str, only: Option<&str>) -> Result<Vec<AttemptHunks>> {
+        let attempts = match self.target(id)? {
+            Target::Attempt(a) => vec![*a],
+            Target::Fanout(_, attempts) => attempts
+                .into_iter()
+                .filter(|a| crate::inspect::ensure_readable(a).is_ok() && a.discard.is_none())
+                .collect(),
+        };
+        attempts
+            .into_iter()
+            .map(|a| {
+                Ok(AttemptHunks {
+                    hunks: crate::inspect::hunks(&self.paths, &a, only)?,
+                    attempt: a.id,
+                })
+            })
+            .collect()
+    }
+
+    /// The merge plan accepting the choice onto the current files plus `buffers` would
+    /// carry out.
+    pub fn accept_plan(&self, choice: &Choice, buffers: &[Overlay]) -> Result<MergePlan> {
+        crate::inspect::merge_plan(&self.paths, choice, buffers, false)
     }
 
     /// Accept onto the working tree, all of it on disk (see `accept::to_disk`).
-    pub fn accept_to_disk(&self, a: &AttemptRecord, markers: bool) -> Result<Accepted> {
-        crate::inspect::ensure_readable(a)?;
-        crate::accept::to_disk(&self.paths, a, markers)
+    pub fn accept_to_disk(&self, choice: &Choice, markers: bool) -> Result<Accepted> {
+        crate::accept::to_disk(&self.paths, choice, markers)
     }
 
     /// Start accepting for an editor: the text part is the editor's, the rest is written on
     /// disk, to be committed or rolled back with the editor's answer (see `accept`).
     pub fn accept_for_editor(
         &self,
-        a: &AttemptRecord,
+        choice: &Choice,
         buffers: &[Overlay],
         can: EditorCan,
     ) -> Result<(EditorAccept, Option<String>)> {
-        crate::accept::for_editor(&self.paths, a, buffers, can)
+        crate::accept::for_editor(&self.paths, choice, buffers, can)
     }
 
     // -----------------------------------------------------------------------------------
     // Stopping and cleaning up
 
-    /// Cancel (`discard: false`) or discard the attempts the ids name. Every id is resolved
+    /// Cancel (`discard: false`) or discard the attempts the ids name (a fanout's: its review too). Every id is resolved
     /// before anything is done, so a typo leaves nothing half done; then one attempt's failure
     /// does not stop the others, and each outcome is reported.
     pub fn stop(&self, ids: &[String], discard: bool, force: bool) -> Result<StopReport> {
         let mut targets: Vec<AttemptRecord> = Vec::new();
         for id in ids {
-            for a in self.attempts_of(id)? {
+            let mut named = self.attempts_of(id)?;
+            // A fanout's review goes with it (after its attempts).
+            if let Target::Fanout(f, _) = self.target(id)? {
+                named.extend(self.states.load_review(&f.id));
+            }
+            for a in named {
                 if !targets.iter().any(|t| t.id == a.id) {
                     targets.push(a);
                 }
@@ -461,6 +574,13 @@ impl Workspace {
         };
         Ok(Some(TrustRequest::of(file)))
     }
+}
+
+/// One attempt's hunks.
+#[derive(Debug, Clone)]
+pub struct AttemptHunks {
+    pub attempt: String,
+    pub hunks: Vec<Hunk>,
 }
 
 /// The best attempt of a fanout, if any.

@@ -1705,3 +1705,170 @@ fn finished_notification_effective_count_agents_and_config() {
     );
     s.finish(&[&fanout]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Hunks
+
+/// 20 numbered lines; attempt 1 changes lines 2 and 18, attempt 2 line 10 and line 2.
+fn hunk_project() -> (TestEnv, String) {
+    let base: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+    let spec = json!({
+        "1": {"a.txt": base.replace("line 2\n", "line two by 1\n").replace("line 18\n", "line 18 by 1\n")},
+        "2": {"a.txt": base.replace("line 10\n", "line ten by 2\n").replace("line 2\n", "line 2 by 2\n")},
+    });
+    let env = TestEnv::new(&[("a.txt", &base)]).with_edit_agent(&spec);
+    (env, base)
+}
+
+fn hunk_id(hunks: &Value, needle: &str) -> String {
+    common::hunk_with(hunks["hunks"].as_array().unwrap(), needle)
+}
+
+/// Fork `a.txt` of [`hunk_project`] into its two edit-agent attempts and wait for them.
+fn fork_edits(s: &mut Session) -> (String, Vec<String>) {
+    let uri = s.env.uri("a.txt");
+    let forked = s.fork(json!({"uri": uri, "line": 0, "count": 2,
+        "agents": ["edit"], "prompt": "change a.txt"}));
+    s.wait_finished(&forked.0);
+    forked
+}
+
+#[test]
+fn hunks_of_two_attempts_are_accepted_as_one_undoable_edit_of_the_buffer() {
+    let (env, base) = hunk_project();
+    let mut s = Session::start(env, document_changes_only_client());
+    let doc = s.open("a.txt", &base);
+    let (fanout, attempts) = fork_edits(&mut s);
+
+    let of_1 = s.run(
+        "fanout.hunks",
+        json!({"attempt": attempts[0], "uri": doc.uri}),
+    );
+    assert_eq!(of_1["hunks"].as_array().unwrap().len(), 2, "{of_1:#}");
+    assert_eq!(of_1["hunks"][0]["attempt"], attempts[0].as_str());
+    assert_eq!(of_1["hunks"][0]["path"], "a.txt");
+    assert_eq!(of_1["hunks"][0]["kind"], "lines");
+    let bottom_of_1 = hunk_id(&of_1, "line 18 by 1");
+    let of_2 = s.run("fanout.hunks", json!({"attempt": attempts[1]}));
+    let middle_of_2 = hunk_id(&of_2, "line ten by 2");
+
+    // The fanout's hunks: #1's bottom one and #2's middle one, in one edit of the buffer.
+    let mark = s.client.mark();
+    let result = s.run(
+        "fanout.accept",
+        json!({"attempt": fanout, "hunks": [bottom_of_1, middle_of_2]}),
+    );
+    assert_eq!(result["applied"], true, "{result}");
+    let request = the_apply_edit(&s.client, mark);
+    let ops = request.params["edit"]["documentChanges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["textDocument"]["version"], doc.version);
+    let edited = apply_text_edits(&doc.text, ops[0]["edits"].as_array().unwrap());
+    assert_eq!(
+        edited,
+        base.replace("line 10\n", "line ten by 2\n")
+            .replace("line 18\n", "line 18 by 1\n")
+    );
+    assert_eq!(s.env.read("a.txt"), base, "the editor does the writing");
+
+    // Line 2 from both: refused, nothing sent.
+    let top_of_1 = hunk_id(&of_1, "line two by 1");
+    let top_of_2 = hunk_id(&of_2, "line 2 by 2");
+    let mark = s.client.mark();
+    let e = s.fails(
+        "fanout.accept",
+        json!({"attempt": fanout, "hunks": [top_of_1, top_of_2]}),
+    );
+    assert!(e.message.contains("nothing was written"), "{e:?}");
+    assert!(!s.client.saw_after(mark, |m| m.is("workspace/applyEdit")));
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn compare_answers_the_attempts_side_by_side() {
+    let (env, base) = hunk_project();
+    let mut s = Session::start(env, bare_client());
+    let (fanout, _) = fork_edits(&mut s);
+    let c = s.run("fanout.compare", json!({"fanout": fanout}));
+    assert_eq!(c["fanout"], fanout.as_str());
+    assert_eq!(c["files"][0]["path"], "a.txt", "{c:#}");
+    assert_eq!(c["files"][0]["cells"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        c["overlaps"],
+        json!([{"path": "a.txt", "attempts": [1, 2], "lines": [2, 2]}])
+    );
+    assert_eq!(c["clusters"], json!([]));
+    assert_eq!(s.env.read("a.txt"), base);
+    let e = s.fails("fanout.compare", json!({"attempt": fanout}));
+    assert!(e.message.contains("fanout"), "{e:?}");
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn review_runs_a_judge_whose_verdict_reaches_the_status_and_titles() {
+    let (env, _) = hunk_project();
+    let env = env.with_judge("").with("JUDGE_RANKING", "2,1");
+    let mut s = Session::start(env, bare_client());
+    let (fanout, attempts) = fork_edits(&mut s);
+    let started = s.run("fanout.review", json!({"fanout": fanout}));
+    assert_eq!(started["review"], format!("{fanout}-review"));
+    assert_eq!(started["agent"], "judge");
+    let id = fanout.clone();
+    let note = s.client.wait_for("a status with the verdict", |m| {
+        m.is("fanout/status")
+            && find_fanout(&m.params, &id).is_some_and(|f| f["review"]["state"] == "succeeded")
+    });
+    let f = find_fanout(&note.params, &fanout).unwrap();
+    assert_eq!(f["verdict"]["ranking"], json!([2, 1]), "{f:#}");
+    assert_eq!(f["best"], attempts[1].as_str());
+    let two = f["attempts"][0].clone();
+    assert_eq!(two["id"], attempts[1].as_str());
+    assert!(
+        two["title"].as_str().unwrap().starts_with("★ #2 edit")
+            && two["title"]
+                .as_str()
+                .unwrap()
+                .contains("★ judge: summary of #2"),
+        "{two:#}"
+    );
+    let e = s.fails("fanout.review", json!({"fanout": "nosuch"}));
+    assert!(
+        e.message.contains("unknown attempt or fanout 'nosuch'"),
+        "{e:?}"
+    );
+    s.finish(&[&fanout]);
+}
+
+#[test]
+fn synthesize_adds_an_attempt_drawing_on_the_others() {
+    let (env, _) = hunk_project();
+    let mut s = Session::start(env, bare_client());
+    let (fanout, _) = fork_edits(&mut s);
+    let r = s.run(
+        "fanout.synthesize",
+        json!({"fanout": fanout, "agent": "edit"}),
+    );
+    assert_eq!(r, json!({"attempt": format!("{fanout}-3"), "from": [1, 2]}));
+    let (id, third) = (fanout.clone(), format!("{fanout}-3"));
+    let note = s.client.wait_for("the synthesis finished", |m| {
+        m.is("fanout/status")
+            && find_fanout(&m.params, &id).is_some_and(|f| {
+                all_finished(f)
+                    && f["attempts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a["id"] == third.as_str())
+            })
+    });
+    let three = attempt_of(find_fanout(&note.params, &fanout).unwrap(), &third).clone();
+    assert_eq!(three["synthesis_of"], json!([1, 2]), "{three:#}");
+    let e = s.fails(
+        "fanout.synthesize",
+        json!({"fanout": fanout, "agent": "nosuch"}),
+    );
+    assert!(e.message.contains("unknown agent 'nosuch'"), "{e:?}");
+    s.finish(&[&fanout]);
+}

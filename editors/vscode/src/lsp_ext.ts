@@ -56,6 +56,12 @@ export interface Attempt {
     can_accept: boolean;
     /** It has files to diff. */
     can_diff: boolean;
+    /** Its place in the judge's ranking (1 = best), once there is a verdict. */
+    judge_rank?: number | null;
+    /** The judge's one line on it. */
+    judge_summary?: string | null;
+    /** For a synthesis (`fanout.synthesize`): the attempts it drew on, by number. */
+    synthesis_of?: number[] | null;
 }
 
 export interface Task {
@@ -76,6 +82,33 @@ export interface Fanout {
     snapshot?: string;
     best?: string | null;
     attempts: Attempt[];
+    /** Its review's judge run, once one has started. */
+    review?: Review | null;
+    /** The judge's verdict, once a review succeeded. */
+    verdict?: Verdict | null;
+}
+
+/** A fanout's review run (`fanout.review`). */
+export interface Review {
+    id: string;
+    agent: string;
+    state: AttemptState;
+    /** Why it failed: no verdict, an invalid one, the judge's exit. */
+    error?: string | null;
+    /** The judge's output, its raw verdict included when that was bad. */
+    log: string;
+}
+
+/** The judge's verdict (docs/protocol.md, "The verdict"). */
+export interface Verdict {
+    agent: string;
+    judged_at: number;
+    /** Attempt numbers, best first. */
+    ranking: number[];
+    best: number;
+    attempts: { attempt: number; summary: string; strengths: string[]; risks: string[] }[];
+    /** Hunks worth taking from several attempts together (`fanout.accept` with `hunks`). */
+    combine: { attempt: number; hunk: string; why?: string | null }[];
 }
 
 /** Attempts by state. */
@@ -162,6 +195,41 @@ export interface Refused {
     path: string;
     reason: string;
 }
+/** One hunk of an attempt's change against the fork's snapshot (`fanout.hunks`). */
+export interface HunkInfo {
+    /** Stable: the same hunk has the same id every time, in every attempt that makes it. */
+    id: string;
+    attempt: string;
+    path: string;
+    /** `lines`: some lines of a text file; `file`: the whole file (added, deleted, binary, ...). */
+    kind: 'lines' | 'file';
+    /** 1-based, as a diff's `@@ -old_start,old_lines +new_start,new_lines @@`. */
+    old_start: number;
+    old_lines: number;
+    new_start: number;
+    new_lines: number;
+    additions: number;
+    deletions: number;
+    /** The hunk as a diff shows it, or one line for a whole file. */
+    text: string;
+}
+
+/** `fanout.compare`: a fanout's attempts side by side. */
+export interface CompareResult {
+    fanout: string;
+    task: Task;
+    /** In rank order, as in the status. */
+    attempts: Attempt[];
+    /** `cells[i]` is attempt `attempts[i]`'s +/- in the file, null where it left it alone. */
+    files: { path: string; cells: ({ additions: number; deletions: number } | null)[] }[];
+    /** Pairs of attempts (numbers) whose changes touch the same lines (1-based, inclusive). */
+    overlaps: { path: string; attempts: [number, number]; lines: [number, number] }[];
+    /** Attempts that made the same change; `identical` byte for byte, else but for whitespace and comments. */
+    clusters: { attempts: number[]; identical: boolean }[];
+    review?: Review | null;
+    verdict?: Verdict | null;
+}
+
 export interface AcceptResult {
     applied: boolean;
     changes?: number;
@@ -222,13 +290,17 @@ export interface ServerCommands {
     'fanout.diff': [{ attempt: string; uri?: string }, DiffResult];
     'fanout.attemptText': [{ attempt: string; uri: string }, AttemptTextResult];
     'fanout.openDiff': [{ attempt: string; uri?: string }, { path: string }];
-    'fanout.accept': [{ attempt: string }, AcceptResult];
+    'fanout.accept': [{ attempt: string; hunks?: string[] }, AcceptResult];
     'fanout.discard': [AttemptOrFanout, ActedOn];
     'fanout.cancel': [AttemptOrFanout, ActedOn];
     'fanout.log': [{ attempt: string; tail?: number }, { text: string }];
     'fanout.continue': [{ attempt: string; prompt: string }, { attempt: string }];
     'fanout.agents': [{ uri?: string }, AgentsResult];
     'fanout.config': [{ uri?: string }, ConfigResult];
+    'fanout.hunks': [{ attempt: string; uri?: string }, { hunks: HunkInfo[] }];
+    'fanout.compare': [{ fanout: string }, CompareResult];
+    'fanout.review': [{ fanout: string; agent?: string }, { review: string; agent: string }];
+    'fanout.synthesize': [{ fanout: string; agent?: string }, { attempt: string; from: number[] }];
 }
 export type ServerCommand = keyof ServerCommands;
 

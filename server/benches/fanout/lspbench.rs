@@ -567,7 +567,7 @@ fn diff_phase(
             let merge = fanout::merge::plan(&repo, base, ours, theirs, true).unwrap();
             let t_plan = ms(t.elapsed());
             let t = Instant::now();
-            let report = fanout::diff::render(&merge, None);
+            let report = fanout::diff::render(&merge, None, &fanout::diff::Marks::default());
             let t_render = ms(t.elapsed());
             std::hint::black_box(&report);
             if i >= 3 {

@@ -2,6 +2,7 @@
 //! does is a call to the engine's facade ([`Workspace`] and the functions beside it); this
 //! module only parses arguments and prints.
 
+mod compare_view;
 mod demo;
 mod status_view;
 
@@ -71,6 +72,38 @@ pub enum Command {
         #[arg(long)]
         stat: bool,
     },
+    /// List an attempt's hunks (or every attempt's of a fanout): id, file, line ranges.
+    Hunks {
+        /// An attempt, or a fanout for all of its attempts.
+        attempt: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A fanout's attempts side by side: files and +/- per attempt, lines two attempts both
+    /// change, attempts that made the same change, verify, exit, size, time, tokens, cost.
+    Compare {
+        fanout: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a judge agent rank a fanout's attempts (all of them together), wait for its verdict
+    /// and print it. Running it again replaces the verdict.
+    Review {
+        fanout: String,
+        /// The judge's agent profile (default: config `judge`, else the roster's first).
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add one more attempt to a fanout that combines the best of its attempts: its prompt
+    /// holds the task, every attempt's diff, verify results and the judge's verdict.
+    Synthesize {
+        fanout: String,
+        /// Its agent profile (default: the roster's first).
+        #[arg(long)]
+        agent: Option<String>,
+    },
     /// Print an attempt's agent output (control characters shown escaped).
     Log {
         attempt: String,
@@ -83,7 +116,11 @@ pub enum Command {
     },
     /// Apply an attempt's change to your working tree (3-way merge; never touches HEAD or the index).
     Accept {
+        /// An attempt; with --hunks, also a fanout (each hunk is taken from the attempt that has it).
         attempt: String,
+        /// Only these hunks (ids from `fanout hunks`, comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
+        hunks: Option<Vec<String>>,
         /// On conflicts: abort (default, nothing is written) or write conflict markers.
         #[arg(long, value_enum, default_value_t = ConflictMode::Abort)]
         conflicts: ConflictMode,
@@ -214,7 +251,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             follow,
             raw,
         } => log(&attempt, follow, raw),
-        Command::Accept { attempt, conflicts } => accept(&attempt, conflicts),
+        Command::Hunks { attempt, json } => hunks(&attempt, json),
+        Command::Compare { fanout, json } => compare(&fanout, json),
+        Command::Synthesize { fanout, agent } => synthesize(&fanout, agent.as_deref()),
+        Command::Review {
+            fanout,
+            agent,
+            json,
+        } => review(&fanout, agent.as_deref(), json),
+        Command::Accept {
+            attempt,
+            hunks,
+            conflicts,
+        } => accept(&attempt, hunks.as_deref(), conflicts),
         Command::Discard { ids, force } => discard_or_cancel(&ids, true, force),
         Command::Cancel { ids } => discard_or_cancel(&ids, false, false),
         Command::Gc { older_than, json } => gc(older_than, json),
@@ -488,11 +537,162 @@ fn log(attempt: &str, follow: bool, raw: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
+fn synthesize(id: &str, agent: Option<&str>) -> Result<i32> {
     let ws = here()?;
-    let a = ws.readable_attempt(attempt)?;
+    let a = ws.synthesize(id, agent, &Overrides::default())?;
+    let from = match &a.role {
+        crate::workspace::Role::Synthesis { from } => from
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    println!(
+        "{} ({}) is combining {from}; `fanout status --watch` to follow it",
+        a.id,
+        escape_line(&a.agent)
+    );
+    Ok(0)
+}
+
+fn review(id: &str, agent: Option<&str>, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let started = ws.review(id, agent, &Overrides::default())?;
+    if !json {
+        eprintln!(
+            "fanout: {} is reviewing the attempts of {}...",
+            escape_line(&started.agent),
+            started.fanout
+        );
+    }
+    let f = loop {
+        let f = ws.fanout_status(&started.fanout)?;
+        if f.review.as_ref().is_none_or(|r| r.state.is_finished()) {
+            break f;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let review = f.review.as_ref();
+    if json {
+        print_json(&serde_json::json!({
+            "review": review.map(crate::proto::Review::from),
+            "verdict": f.verdict.as_ref().map(crate::proto::Verdict::from),
+        }))?;
+    }
+    let succeeded = review.is_some_and(|r| r.state == crate::workspace::AttemptState::Succeeded);
+    let Some(v) = f.verdict.as_ref().filter(|_| succeeded) else {
+        let (state, why) = review
+            .map(|r| (r.state.as_str(), r.error.clone().unwrap_or_default()))
+            .unwrap_or(("gone", String::new()));
+        eprintln!(
+            "fanout: the review of {} {state}: {}",
+            f.id,
+            escape_line(&why)
+        );
+        if let Some(r) = review {
+            eprintln!("fanout: the judge's output is in {}", r.log.display());
+        }
+        return Ok(1);
+    };
+    if json {
+        return Ok(0);
+    }
+    println!(
+        "verdict of {} on fanout {}: best #{}",
+        escape_line(&v.agent),
+        f.id,
+        v.verdict.best
+    );
+    for (i, n) in v.verdict.ranking.iter().enumerate() {
+        let id = f
+            .attempts
+            .iter()
+            .find(|a| a.n == *n)
+            .map(|a| a.id.clone())
+            .unwrap_or_default();
+        let Some(j) = v.verdict.judged(*n) else {
+            continue;
+        };
+        println!("{}. #{n} {id}  {}", i + 1, escape_line(&j.summary));
+        for s in &j.strengths {
+            println!("     + {}", escape_line(s));
+        }
+        for r in &j.risks {
+            println!("     ! {}", escape_line(r));
+        }
+    }
+    if !v.verdict.combine.is_empty() {
+        let hunks: Vec<String> = v.verdict.combine.iter().map(|c| c.hunk.clone()).collect();
+        println!("worth combining:");
+        for c in &v.verdict.combine {
+            let why = c.why.as_deref().map(escape_line).unwrap_or_default();
+            println!("  hunk {} of #{}  {why}", escape_line(&c.hunk), c.attempt);
+        }
+        println!(
+            "(take them with `fanout accept {} --hunks {}`)",
+            f.id,
+            escape_line(&hunks.join(","))
+        );
+    }
+    Ok(0)
+}
+
+fn compare(id: &str, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let c = ws.compare(id)?;
+    if json {
+        return print_json(&crate::proto::CompareResult::from(&c));
+    }
+    print!("{}", compare_view::render(&c));
+    Ok(0)
+}
+
+fn hunks(id: &str, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let listed = ws.hunks(id, None)?;
+    if json {
+        return print_json(&crate::proto::HunksResult::from(listed.as_slice()));
+    }
+    for l in &listed {
+        if listed.len() > 1 {
+            println!("{}:", l.attempt);
+        }
+        if l.hunks.is_empty() {
+            println!("  (no changes)");
+        }
+        for h in &l.hunks {
+            let lines = |start: usize, count: usize| match count {
+                0 => "-".to_string(),
+                1 => format!("{start}"),
+                n => format!("{start}-{}", start + n - 1),
+            };
+            let what = match h.kind {
+                crate::workspace::HunkKind::Lines => format!(
+                    "lines {} → {}",
+                    lines(h.old_start, h.old_lines),
+                    lines(h.new_start, h.new_lines)
+                ),
+                crate::workspace::HunkKind::File => escape_line(h.text.trim_end()).into_owned(),
+            };
+            println!(
+                "  {}  {}  {:>4} {:>4}  {what}",
+                h.id,
+                crate::text::quote_path(&h.path),
+                format!("+{}", h.additions),
+                format!("-{}", h.deletions),
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn accept(id: &str, hunks: Option<&[String]>, conflicts: ConflictMode) -> Result<i32> {
+    let ws = here()?;
+    let choice = ws.choice(id, hunks)?;
+    let label = choice.label();
     let markers = conflicts == ConflictMode::Markers;
-    let done = ws.accept_to_disk(&a, markers)?;
+    let done = ws.accept_to_disk(&choice, markers)?;
     if let Some(note) = &done.recovered {
         eprintln!("fanout: {note}");
     }
@@ -501,7 +701,7 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
         let conflicted = !plan.conflicts.is_empty() && !markers;
         eprintln!(
             "fanout: {} {}; nothing was written:",
-            a.id,
+            label,
             if conflicted {
                 "conflicts with your current files"
             } else {
@@ -524,7 +724,7 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     if plan.changes.is_empty() {
         println!(
             "{}: nothing to apply (your files already have its change)",
-            a.id
+            label
         );
         return Ok(0);
     }
@@ -544,7 +744,7 @@ fn accept(attempt: &str, conflicts: ConflictMode) -> Result<i32> {
     }
     println!(
         "accepted {} into your working tree (not committed; `git diff` shows it)",
-        a.id
+        label
     );
     Ok(0)
 }

@@ -66,6 +66,20 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
             format!("  {used}")
         }
     );
+    if let Some(r) = &f.review {
+        let how = match (&r.error, &f.verdict) {
+            (Some(e), _) => format!(" ({})", escape_line(e)),
+            (None, Some(v)) => format!(" (best #{})", v.verdict.best),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  review by {}: {} {}{how}",
+            escape_line(&r.agent),
+            state_icon(r.state),
+            r.state.as_str()
+        );
+    }
     // While attempts run, rows stay in attempt order (a live view whose rows swap places as
     // attempts finish is hard to follow); once all are done, they are in rank order.
     let mut rows: Vec<&crate::status::AttemptStatus> = f.attempts.iter().collect();
@@ -131,6 +145,19 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         }
         if let Some(e) = &a.error {
             let _ = write!(line, "  ({})", escape_line(e));
+        }
+        if let Some(from) = &a.synthesis_of {
+            let from: Vec<String> = from.iter().map(|n| format!("#{n}")).collect();
+            let _ = write!(line, "\n        synthesis of {}", from.join(", "));
+        }
+        match (a.judge_rank, &a.judge_summary) {
+            (Some(1), Some(s)) => {
+                let _ = write!(line, "\n        ★ judge: {}", escape_line(s));
+            }
+            (Some(r), Some(s)) => {
+                let _ = write!(line, "\n        judge #{r}: {}", escape_line(s));
+            }
+            _ => {}
         }
         if let Some(act) = a.doing() {
             let _ = write!(line, "\n        {}", escape_line(&act));

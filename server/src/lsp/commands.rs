@@ -33,6 +33,10 @@ pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
         Command::Continue => answer(continue_(b, parse(command, arg)?).await),
         Command::Agents => answer(agents(b, parse(command, arg)?).await),
         Command::Config => answer(config(b, parse(command, arg)?).await),
+        Command::Hunks => answer(hunks(b, parse(command, arg)?).await),
+        Command::Compare => answer(compare(b, parse(command, arg)?).await),
+        Command::Review => answer(review(b, parse(command, arg)?).await),
+        Command::Synthesize => answer(synthesize(b, parse(command, arg)?).await),
     };
     if let Err(e) = &result {
         tracing::warn!("{command}: {}", e.message);
@@ -237,6 +241,62 @@ async fn diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::DiffResult>
     Ok(report.into())
 }
 
+async fn hunks(b: &Backend, p: proto::HunksParams) -> Result<proto::HunksResult> {
+    let (ws, _) = in_repo_of(b, &p.attempt, |ws, id| ws.target(id)).await?;
+    let only = only_path(&ws, p.uri.as_deref())?;
+    let id = p.attempt;
+    let listed = blocking(move || ws.hunks(&id, only.as_deref())).await?;
+    Ok(proto::HunksResult::from(listed.as_slice()))
+}
+
+async fn compare(b: &Backend, p: proto::FanoutParams) -> Result<proto::CompareResult> {
+    let (_, c) = in_repo_of(b, &p.fanout, |ws, id| ws.compare(id)).await?;
+    Ok((&c).into())
+}
+
+/// Start a run in a fanout (`ws.review` or `ws.synthesize`) in the repository that knows it.
+async fn start_in_fanout(
+    b: &Backend,
+    p: proto::ReviewParams,
+    start: fn(
+        &Workspace,
+        &str,
+        Option<&str>,
+        &crate::workspace::Overrides,
+    ) -> crate::error::Result<AttemptRecord>,
+) -> Result<AttemptRecord> {
+    let overrides = b.overrides();
+    let agent = p.agent;
+    let (ws, rec) = in_repo_of(b, &p.fanout, move |ws, id| {
+        ws.target(id)?;
+        start(ws, id, agent.as_deref(), &overrides)
+    })
+    .await?;
+    b.live.poke(ws.workdir());
+    Ok(rec)
+}
+
+/// Start a review; the verdict arrives with `fanout/status`.
+async fn review(b: &Backend, p: proto::ReviewParams) -> Result<proto::ReviewResult> {
+    let rec = start_in_fanout(b, p, Workspace::review).await?;
+    Ok(proto::ReviewResult {
+        review: rec.id,
+        agent: rec.agent,
+    })
+}
+
+async fn synthesize(b: &Backend, p: proto::ReviewParams) -> Result<proto::SynthesizeResult> {
+    let rec = start_in_fanout(b, p, Workspace::synthesize).await?;
+    let from = match rec.role {
+        crate::workspace::Role::Synthesis { from } => from,
+        _ => Vec::new(),
+    };
+    Ok(proto::SynthesizeResult {
+        attempt: rec.id,
+        from,
+    })
+}
+
 async fn attempt_text(b: &Backend, p: proto::AttemptParams) -> Result<proto::AttemptTextResult> {
     let u = p
         .uri
@@ -284,12 +344,14 @@ async fn open_diff(b: &Backend, p: proto::AttemptParams) -> Result<proto::OpenDi
 /// text part goes to the editor as one undoable edit; the disk part is committed when the
 /// editor applied it and rolled back otherwise.
 async fn accept(b: &Backend, p: proto::AcceptParams) -> Result<proto::AcceptResult> {
-    let (ws, a) = find_attempt(b, &p.attempt).await?;
+    let hunks = p.hunks.clone();
+    let (ws, choice) =
+        in_repo_of(b, &p.attempt, move |ws, id| ws.choice(id, hunks.as_deref())).await?;
     let buffers = b.docs.overlays(&ws);
     let caps = b.caps();
     let ws2 = Arc::clone(&ws);
     let (prepared, recovered) =
-        blocking(move || ws2.accept_for_editor(&a, &buffers, caps.editor)).await?;
+        blocking(move || ws2.accept_for_editor(&choice, &buffers, caps.editor)).await?;
     if let Some(note) = recovered {
         tracing::info!("{}: {note}", ws.workdir().display());
     }

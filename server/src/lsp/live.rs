@@ -405,7 +405,7 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
         .flat_map(|f| f.attempts.iter().map(move |a| (f, a)))
         .map(|(f, a)| {
             let shown = format!(
-                "{:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?}",
+                "{:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?} {:?}",
                 a.state,
                 a.phase,
                 a.exit_code,
@@ -421,9 +421,14 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
                 a.can_diff,
                 f.best.as_deref() == Some(a.id.as_str()),
                 a.accepted_at,
+                a.judge_rank,
             );
             (a.id.clone(), shown)
         })
+        .chain(r.fanouts.iter().filter_map(|f| {
+            let review = f.review.as_ref()?;
+            Some((review.id.clone(), format!("review {:?}", review.state)))
+        }))
         .collect();
     sig.sort();
     sig

@@ -31,6 +31,17 @@ pub(super) fn tasks_by_line<'a>(file: &'a str, text: &'a str) -> impl Iterator<I
     })
 }
 
+/// `text` without its comments, in `file`'s language (lines kept, strings kept).
+pub(super) fn without_comments(file: &str, text: &str) -> String {
+    let mut lexer = Lexer::new(syntax_for(file, text));
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        lexer.line_with_code(line, &mut |code| out.push_str(code));
+        out.push('\n');
+    }
+    out
+}
+
 /// Whether `file` names a TASKS.md file, in any directory and any letter case.
 pub(super) fn is_tasks_md(file: &str) -> bool {
     base_name(file).eq_ignore_ascii_case("tasks.md")
@@ -123,8 +134,8 @@ enum State {
 
 /// What the lexer meets next in code.
 enum Token {
-    /// A line comment whose body starts at the given byte offset.
-    LineComment(usize),
+    /// A line comment: where it starts and where its body starts (byte offsets).
+    LineComment(usize, usize),
     /// A block comment or string opener, with the offset just past it.
     Block(usize, usize),
     Str(usize, usize),
@@ -150,6 +161,16 @@ impl Lexer {
 
     /// Lexes one line and returns the first task in its comments, if any.
     fn line(&mut self, line: &str) -> Option<(&'static str, String)> {
+        self.line_with_code(line, &mut |_| {})
+    }
+
+    /// Lexes one line: the first task in its comments, if any; `code` gets every stretch of
+    /// the line that is not comment (strings included).
+    fn line_with_code(
+        &mut self,
+        line: &str,
+        code: &mut dyn FnMut(&str),
+    ) -> Option<(&'static str, String)> {
         let mut found = None;
         let mut at = 0;
         while at < line.len() {
@@ -159,21 +180,31 @@ impl Lexer {
                     found = found.or_else(|| find_marker(&line[at..comment_end]));
                     next
                 }
-                State::Str { quote } => self.string_end(line, at, quote),
+                State::Str { quote } => {
+                    let end = self.string_end(line, at, quote);
+                    code(&line[at..end]);
+                    end
+                }
                 State::Code => match self.next_token(line, at) {
-                    Some(Token::LineComment(body)) => {
+                    Some(Token::LineComment(start, body)) => {
+                        code(&line[at..start]);
                         found = found.or_else(|| find_marker(&line[body..]));
                         line.len()
                     }
                     Some(Token::Block(pair, next)) => {
+                        code(&line[at..next - self.syntax.block[pair].0.len()]);
                         self.state = State::Block { pair, depth: 1 };
                         next
                     }
                     Some(Token::Str(quote, next)) => {
+                        code(&line[at..next]);
                         self.state = State::Str { quote };
                         next
                     }
-                    None => line.len(),
+                    None => {
+                        code(&line[at..]);
+                        line.len()
+                    }
                 },
             };
         }
@@ -257,7 +288,7 @@ impl Lexer {
             if let Some(comment) = syntax.line.iter().find(|comment| {
                 starts_with_ignore_case(rest, comment.prefix) && allowed(comment.at, line, at)
             }) {
-                return Some(Token::LineComment(at + comment.prefix.len()));
+                return Some(Token::LineComment(at, at + comment.prefix.len()));
             }
             if let Some(quote) = syntax
                 .quotes

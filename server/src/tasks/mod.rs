@@ -53,3 +53,27 @@ pub fn scan_tree(root: &Path) -> anyhow::Result<Vec<Task>> {
     tasks.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Ok(tasks)
 }
+
+/// `text` without its comments, read with the comment syntax of `file`'s language: for
+/// telling two changes apart by their code only.
+pub fn without_comments(file: &str, text: &str) -> String {
+    lexer::without_comments(file, text)
+}
+
+#[cfg(test)]
+mod comment_tests {
+    #[test]
+    fn without_comments_keeps_code_and_strings_and_drops_comments() {
+        assert_eq!(
+            super::without_comments(
+                "a.rs",
+                "let x = 1; // one\n/* a\nblock */ let s = \"// kept\";\n"
+            ),
+            "let x = 1; \n\n let s = \"// kept\";\n"
+        );
+        assert_eq!(
+            super::without_comments("a.py", "v = 2  # the answer\n"),
+            "v = 2  \n"
+        );
+    }
+}

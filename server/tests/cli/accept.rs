@@ -292,12 +292,23 @@ fn modes_and_symlinks_are_accepted_as_they_are_under_the_umask() {
     commit_all(&env);
     let ids = attempts(&env, 1);
     let diff = env.ok(&["diff", &ids[0]]);
+    let hunks = env.json(&["hunks", &ids[0], "--json"]);
+    let link_hunk = hunks["hunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["path"] == "latest")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = format!("diff --git a/latest b/latest\nnew file mode 120000\n--- /dev/null\n+++ b/latest\n@@ -0,0 +1 @@ hunk {link_hunk}\n+run.sh\n\\ No newline at end of file\n");
     for expected in [
         "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n",
         "diff --git a/tool.sh b/tool.sh\nold mode 100755\nnew mode 100644\n",
         "diff --git a/new.sh b/new.sh\nnew file mode 100755\n",
         "diff --git a/plain.txt b/plain.txt\nnew file mode 100644\n",
-        "diff --git a/latest b/latest\nnew file mode 120000\n--- /dev/null\n+++ b/latest\n@@ -0,0 +1 @@\n+run.sh\n\\ No newline at end of file\n",
+        &link,
     ] {
         assert!(diff.contains(expected), "{expected:?} in\n{diff}");
     }

@@ -4,12 +4,15 @@
 mod accept;
 #[path = "../common/mod.rs"]
 mod common;
+mod compare;
 mod crash;
 mod environment;
 mod hostile;
+mod hunks;
 mod newcomer;
 mod pool;
 mod profiles;
+mod review;
 
 use common::cli::{group_alive, wait_for};
 use common::TestEnv;

@@ -24,6 +24,23 @@ pub fn fake_agent() -> PathBuf {
         .expect("tests/fixtures/agents/fake-agent")
 }
 
+/// One of tests/fixtures/agents.
+pub fn fixture_agent(name: &str) -> PathBuf {
+    cli::fixture(&format!("agents/{name}"))
+}
+
+/// The id of the hunk (of a `fanout.hunks` / `fanout hunks --json` list) whose text holds
+/// `needle`.
+pub fn hunk_with(hunks: &[Value], needle: &str) -> String {
+    hunks
+        .iter()
+        .find(|h| h["text"].as_str().unwrap().contains(needle))
+        .unwrap_or_else(|| panic!("no hunk with {needle:?} in {hunks:#?}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub struct TestEnv {
     /// The root of everything this test creates.
     pub root: tempfile::TempDir,
@@ -111,6 +128,42 @@ command = ["env", "FAKE_AGENT_MODE=wait", "FAKE_AGENT_WAIT={release}", "python3"
         let dir = self.base().join("config/fanout");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.toml"), toml).unwrap();
+    }
+
+    /// Add lines to the user config.
+    pub fn append_config(&self, toml: &str) {
+        let path = self.base().join("config/fanout/config.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(toml);
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Configure agent `edit` (tests/fixtures/agents/edit-agent): attempt n writes the files
+    /// `spec["n"]` names, with exactly the content given (null: deletes it).
+    pub fn with_edit_agent(self, spec: &Value) -> TestEnv {
+        let spec_path = self.base().join("edit-spec.json");
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        let agent = fixture_agent("edit-agent").display().to_string();
+        self.append_config(&format!(
+            "\n[agent.edit]\ncommand = [\"python3\", \"{agent}\", \"{{prompt_file}}\"]\n"
+        ));
+        self.with("EDIT_AGENT_SPEC", &spec_path.display().to_string())
+    }
+
+    /// Configure agent `judge` (tests/fixtures/agents/judge-agent) as the reviews' judge, with
+    /// `top` (top-level settings such as `review = "auto"`) put first in the config.
+    pub fn with_judge(self, top: &str) -> TestEnv {
+        let path = self.base().join("config/fanout/config.toml");
+        let rest = std::fs::read_to_string(&path).unwrap_or_default();
+        let agent = fixture_agent("judge-agent").display().to_string();
+        std::fs::write(
+            &path,
+            format!(
+                "judge = \"judge\"\n{top}\n{rest}\n[agent.judge]\ncommand = [\"python3\", \"{agent}\", \"{{prompt_file}}\"]\n"
+            ),
+        )
+        .unwrap();
+        self
     }
 
     /// Set (or replace) a variable for the processes started from now on.
