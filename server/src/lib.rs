@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod cleanup;
 pub mod cli;
 pub mod compare;
+pub mod compare_view;
 pub mod config;
 pub mod diff;
 pub mod error;

@@ -329,6 +329,9 @@ pub struct CompareResult {
     pub clusters: Vec<CompareCluster>,
     pub review: Option<Review>,
     pub verdict: Option<Verdict>,
+    /// All of it as the CLI's `fanout compare` prints it (escaped), for editors that show it
+    /// as text.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -402,6 +405,7 @@ impl From<&crate::compare::Comparison> for CompareResult {
                 .collect(),
             review: c.fanout.review.as_ref().map(Review::from),
             verdict: c.fanout.verdict.as_ref().map(Verdict::from),
+            text: crate::compare_view::render(c),
         }
     }
 }

@@ -22,6 +22,7 @@ pub use crate::accept::{EditorAccept, EditorCan, EditorTransaction};
 pub use crate::apply::{Accepted, Refusal, Transaction};
 pub use crate::cleanup::GcReport;
 pub use crate::compare::Comparison;
+pub use crate::compare_view::render as render_comparison;
 pub use crate::diff::{as_text, DiffReport};
 pub use crate::fork::{ForkRequest, ForkResult};
 pub use crate::hunks::{Hunk, HunkKind};

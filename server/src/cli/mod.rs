@@ -2,7 +2,6 @@
 //! does is a call to the engine's facade ([`Workspace`] and the functions beside it); this
 //! module only parses arguments and prints.
 
-mod compare_view;
 mod demo;
 mod status_view;
 
@@ -644,7 +643,7 @@ fn compare(id: &str, json: bool) -> Result<i32> {
     if json {
         return print_json(&crate::proto::CompareResult::from(&c));
     }
-    print!("{}", compare_view::render(&c));
+    print!("{}", crate::workspace::render_comparison(&c));
     Ok(0)
 }
 

@@ -94,7 +94,7 @@ end)
 
 H.test('<Tab> completes subcommands and attempt ids', function()
   H.eq(
-    { 'accept', 'cancel', 'diff', 'discard', 'log', 'status', 'try' },
+    { 'accept', 'cancel', 'compare', 'diff', 'discard', 'log', 'review', 'status', 'synthesize', 'try' },
     vim.fn.getcompletion('Fanout ', 'cmdline'),
     'subcommands'
   )

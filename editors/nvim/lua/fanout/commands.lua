@@ -61,6 +61,42 @@ subcommands.try = {
   end,
 }
 
+--- Fanout ids for completion, from the cached state.
+local function fanout_ids()
+  local client = require('fanout.client').for_buf(0)
+  local out = {}
+  for _, item in ipairs(client and require('fanout.state').attempts(client.id) or {}) do
+    if not vim.tbl_contains(out, item.fanout.id) then
+      table.insert(out, item.fanout.id)
+    end
+  end
+  return out
+end
+
+subcommands.compare = {
+  -- :Fanout compare [fanout]
+  run = function(args)
+    api().compare(args[1])
+  end,
+  complete = fanout_ids,
+}
+
+subcommands.review = {
+  -- :Fanout review [fanout] [agent]
+  run = function(args)
+    api().review(args[1], args[2])
+  end,
+  complete = fanout_ids,
+}
+
+subcommands.synthesize = {
+  -- :Fanout synthesize [fanout] [agent]
+  run = function(args)
+    api().synthesize(args[1], args[2])
+  end,
+  complete = fanout_ids,
+}
+
 subcommands.status = {
   run = function()
     api().status()

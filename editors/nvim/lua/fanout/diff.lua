@@ -54,7 +54,7 @@ end
 -- The diff's keys, in both of its windows: buffer-local in the attempt's scratch buffer, and
 -- in the user's buffer for as long as the view is open (then whatever the user's buffer had
 -- mapped to them before comes back).
-local KEYS = { 'ga', 'q' }
+local KEYS = { 'ga', 'gh', 'q' }
 local saved = {} ---@type table<integer, { owner: integer, maps: table<string, table|false> }>
 
 --- Closes every window showing the attempt's side of a view.
@@ -72,6 +72,9 @@ local function set_keys(diff_buf, source_buf, attempt_id)
   local function accept()
     require('fanout').accept(attempt_id)
   end
+  local function accept_hunk()
+    require('fanout').accept_hunk_at(attempt_id, diff_buf, source_buf)
+  end
   local function close()
     close_view(diff_buf)
   end
@@ -88,6 +91,7 @@ local function set_keys(diff_buf, source_buf, attempt_id)
   saved[source_buf] = { owner = diff_buf, maps = before }
   for _, b in ipairs({ diff_buf, source_buf }) do
     vim.keymap.set('n', 'ga', accept, { buffer = b, desc = 'fanout: accept ' .. attempt_id })
+    vim.keymap.set('n', 'gh', accept_hunk, { buffer = b, desc = 'fanout: accept the hunk under the cursor of ' .. attempt_id })
     vim.keymap.set('n', 'q', close, { buffer = b, desc = 'fanout: close the diff of ' .. attempt_id })
   end
 end
@@ -108,6 +112,26 @@ local function unset_source_keys(source_buf, diff_buf)
       end
     end
   end)
+end
+
+--- The hunk (of `fanout.hunks`) at `line`: of the attempt's file when `attempt_side`, else of
+--- the file as forked. A whole-file hunk (added, deleted, binary) is at every line.
+---@param hunks table[]
+---@param line integer 1-based
+---@param attempt_side boolean
+---@return table|nil
+function M.hunk_at(hunks, line, attempt_side)
+  for _, h in ipairs(hunks) do
+    if h.kind == 'file' then
+      return h
+    end
+    local start = attempt_side and h.new_start or h.old_start
+    local count = attempt_side and h.new_lines or h.old_lines
+    -- An empty side (lines only added, or only removed) sits between two lines.
+    if (count == 0 and (line == start or line == start + 1)) or (line >= start and line < start + count) then
+      return h
+    end
+  end
 end
 
 --- Opens the view beside `win`.
@@ -143,7 +167,7 @@ function M.show(win, attempt_id, text, root)
   end)
 
   set_keys(buf, source_buf, attempt_id)
-  vim.wo[diff_win].winbar = ('fanout %s  ·  ga accept  ·  q close  (in either window)'):format(attempt_id)
+  vim.wo[diff_win].winbar = ('fanout %s  ·  ga accept  ·  gh accept hunk  ·  q close  (in either window)'):format(attempt_id)
   vim.api.nvim_create_autocmd('BufWipeout', {
     buffer = buf,
     once = true,

@@ -184,13 +184,15 @@ end
 --- Applies the attempt through the server's WorkspaceEdit (so `u` undoes it).
 ---@param attempt_id string|nil
 ---@param on_done fun(result: table)|nil
-function M.accept(attempt_id, on_done)
+---@param hunks string[]|nil only these hunks (ids as `fanout.hunks` lists them)
+function M.accept(attempt_id, on_done, hunks)
   local client = client_mod.require(0)
   if not client then
     return
   end
-  with_attempt(client, attempt_id, { prompt = 'Accept', filter = pick.filters.accept }, function(id)
-    client_mod.execute(client, 'fanout.accept', { attempt = id }, function(result)
+  with_attempt(client, attempt_id, { prompt = 'Accept', filter = pick.filters.accept }, function(attempt)
+    local id = hunks and ('hunk %s of %s'):format(table.concat(hunks, ', '), attempt) or attempt
+    client_mod.execute(client, 'fanout.accept', { attempt = attempt, hunks = hunks }, function(result)
       result = result or {}
       if result.applied then
         vim.notify(('fanout: applied %s (u undoes it; save to keep it)'):format(id))
@@ -220,6 +222,112 @@ function M.accept(attempt_id, on_done)
       if on_done then
         on_done(result)
       end
+    end)
+  end)
+end
+
+--- `gh` in a diff view: accepts the attempt's hunk under the cursor, from either window. In
+--- the attempt's window the line is the attempt's; in yours it is the line of the file as it
+--- was forked (the same unless you edited above it).
+---@param attempt_id string
+---@param diff_buf integer the attempt's side of the view
+---@param source_buf integer the user's buffer
+function M.accept_hunk_at(attempt_id, diff_buf, source_buf)
+  local client = client_mod.require(source_buf)
+  if not client then
+    return
+  end
+  local line = vim.api.nvim_win_get_cursor(0)[1]
+  local attempt_side = vim.api.nvim_get_current_buf() == diff_buf
+  local arg = { attempt = attempt_id, uri = vim.uri_from_bufnr(source_buf) }
+  client_mod.execute(client, 'fanout.hunks', arg, function(result)
+    local hunk = require('fanout.diff').hunk_at(result and result.hunks or {}, line, attempt_side)
+    if not hunk then
+      vim.notify(('fanout: no change of %s at line %d'):format(attempt_id, line), vim.log.levels.WARN)
+      return
+    end
+    vim.api.nvim_buf_call(source_buf, function()
+      M.accept(attempt_id, nil, { hunk.id })
+    end)
+  end, source_buf)
+end
+
+--- A fanout id: the one given, else picked (the newest first).
+local function with_fanout(client, id, prompt, fn)
+  if id and id ~= '' then
+    fn(id)
+    return
+  end
+  with_state(client, function()
+    local fanouts = pick.fanouts(client.id, pick.filters.any)
+    if #fanouts == 0 then
+      vim.notify('fanout: no fanouts to ' .. prompt:lower(), vim.log.levels.WARN)
+      return
+    end
+    vim.ui.select(fanouts, {
+      prompt = 'fanout: ' .. prompt,
+      kind = 'fanout_fanout',
+      format_item = function(f)
+        return ('%s  %s'):format(f.id, require('fanout.format').task(f))
+      end,
+    }, function(f)
+      if f then
+        fn(f.id)
+      end
+    end)
+  end)
+end
+
+--- `:Fanout compare [fanout]`: the attempts side by side, and the judge's verdict, in a
+--- scratch buffer (`q` closes it).
+function M.compare(fanout_id)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  with_fanout(client, fanout_id, 'Compare', function(id)
+    client_mod.execute(client, 'fanout.compare', { fanout = id }, function(result)
+      local lines = vim.split((result and result.text or ''):gsub('\n$', ''), '\n', { plain = true })
+      vim.cmd('botright new')
+      local buf = vim.api.nvim_get_current_buf()
+      vim.bo[buf].buftype = 'nofile'
+      vim.bo[buf].bufhidden = 'wipe'
+      vim.bo[buf].swapfile = false
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+      vim.bo[buf].modifiable = false
+      pcall(vim.api.nvim_buf_set_name, buf, 'fanout://compare/' .. id)
+      vim.keymap.set('n', 'q', '<cmd>close<cr>', { buffer = buf, desc = 'fanout: close the comparison' })
+    end)
+  end)
+end
+
+--- `:Fanout review [fanout] [agent]`: a judge ranks the attempts; its verdict shows in the
+--- status, the lenses and `:Fanout compare`.
+function M.review(fanout_id, agent)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  with_fanout(client, fanout_id, 'Review', function(id)
+    client_mod.execute(client, 'fanout.review', { fanout = id, agent = agent }, function(result)
+      vim.notify(('fanout: %s is reviewing the attempts of %s'):format(result and result.agent or 'the judge', id))
+    end)
+  end)
+end
+
+--- `:Fanout synthesize [fanout] [agent]`: one more attempt that combines the others.
+function M.synthesize(fanout_id, agent)
+  local client = client_mod.require(0)
+  if not client then
+    return
+  end
+  with_fanout(client, fanout_id, 'Synthesize', function(id)
+    client_mod.execute(client, 'fanout.synthesize', { fanout = id, agent = agent }, function(result)
+      local from = {}
+      for _, n in ipairs(result and result.from or {}) do
+        from[#from + 1] = '#' .. n
+      end
+      vim.notify(('fanout: %s started, drawing on %s'):format(result and result.attempt or '?', table.concat(from, ', ')))
     end)
   end)
 end

@@ -1,8 +1,8 @@
 //! `fanout compare`: a fanout's attempts as columns, its files and figures as rows.
 
+use crate::compare::Comparison;
 use crate::labels::{duration, usage_label};
 use crate::text::{escape_line, quote_path};
-use crate::workspace::Comparison;
 use std::fmt::Write;
 
 /// Columns are at least this wide; wider when a heading needs it.
