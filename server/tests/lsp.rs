@@ -1216,7 +1216,13 @@ fn bad_params_answer_errors_that_name_the_field_and_the_server_keeps_working() {
             json!({"attempt": "zzz999-1"}),
             vec!["zzz999-1"],
         ),
-        ("fanout.accept", json!({"attempt": fanout}), vec![&attempt]),
+        // A fanout names no one attempt; its attempts failed with no change, so none is
+        // suggested.
+        (
+            "fanout.accept",
+            json!({"attempt": fanout}),
+            vec![&fanout, "none of its attempts has a change"],
+        ),
         ("fanout.discard", json!({}), vec!["attempt"]),
         ("fanout.cancel", json!({"fanout": 3}), vec!["fanout"]),
         (

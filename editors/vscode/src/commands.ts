@@ -6,8 +6,13 @@ import { AttemptDocs } from './attempt_docs';
 import type { CommandHooks } from './client';
 import { Ctx, errorMessage } from './ctx';
 import * as format from './format';
-import { attemptArg } from './lsp_ext';
+import { CompareDocs } from './compare_docs';
+import { attemptArg, fanoutArg } from './lsp_ext';
 import type { AgentsResult, Attempt, ConfigResult, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
+import { FanoutTree } from './tree';
+import * as model from './tree_model';
+import type { Node } from './tree_model';
+import { decodeQuery, SCHEME } from './attempt_uri';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
@@ -24,6 +29,8 @@ function guarded(f: Handler): Handler {
 }
 
 export function register(ctx: Ctx): void {
+    const tree = new FanoutTree(ctx);
+    const compareDocs = new CompareDocs(ctx);
     const commands: Record<string, Handler> = {
         'fanout.tryApproaches': () => tryApproaches(ctx),
         'fanout.showAttempts': () => showAttempts(ctx),
@@ -34,6 +41,15 @@ export function register(ctx: Ctx): void {
         'fanout.showAttemptLog': (arg) => showAttemptLog(ctx, arg),
         'fanout.showConfiguration': () => showConfiguration(ctx),
         'fanout.restartServer': () => ctx.restart(),
+        'fanout.openTreeDiff': (arg) => openTreeDiff(ctx, arg as Node),
+        'fanout.acceptHunks': (arg, selected) => acceptHunks(ctx, pickedNodes(arg, selected)),
+        'fanout.acceptSelectedHunks': () => acceptHunks(ctx, tree.selectedHunks()),
+        'fanout.acceptHunkAtCursor': () => acceptHunkAtCursor(ctx),
+        'fanout.reviewAttempts': (arg) => review(ctx, arg),
+        'fanout.compareAttempts': (arg) => compare(ctx, compareDocs, arg),
+        'fanout.synthesize': (arg) => synthesize(ctx, arg),
+        'fanout.refreshTree': async () => tree.refresh(),
+        'fanout.focusTree': () => Promise.resolve(vscode.commands.executeCommand('fanout.attempts.focus')),
     };
     for (const [name, f] of Object.entries(commands)) {
         ctx.extension.subscriptions.push(vscode.commands.registerCommand(name, guarded(f)));
@@ -346,7 +362,7 @@ interface FileItem extends vscode.QuickPickItem {
 }
 
 /** The native diff editor for an attempt: one file directly, several through a pick. */
-export async function openDiff(ctx: Ctx, attemptId: string, uri?: string): Promise<void> {
+export async function openDiff(ctx: Ctx, attemptId: string, uri?: string, line?: number): Promise<void> {
     const root = await ctx.repoRoot();
     const diff = await ctx.run('fanout.diff', uri ? { attempt: attemptId, uri } : { attempt: attemptId });
     const attempt = ctx.findAttempt(attemptId)?.attempt;
@@ -360,7 +376,7 @@ export async function openDiff(ctx: Ctx, attemptId: string, uri?: string): Promi
         );
         return;
     }
-    if (files.length === 1) return openFileDiff(attemptId, attempt, root, files[0]);
+    if (files.length === 1) return openFileDiff(attemptId, attempt, root, files[0], line);
 
     // The file being edited first: a lens was most likely clicked in it.
     const active = vscode.window.activeTextEditor?.document.uri.fsPath;
@@ -395,11 +411,12 @@ function diffSides(attemptId: string, root: string, file: DiffFile): [vscode.Uri
     return [left, AttemptDocs.attemptUri(attemptId, fileUri), fileUri];
 }
 
-async function openFileDiff(attemptId: string, attempt: Attempt | undefined, root: string, file: DiffFile): Promise<void> {
+/** `line`: 0-based, of the attempt's side, where to put the cursor (a hunk's start). */
+async function openFileDiff(attemptId: string, attempt: Attempt | undefined, root: string, file: DiffFile, line?: number): Promise<void> {
     const [left, right] = diffSides(attemptId, root, file);
-    await vscode.commands.executeCommand('vscode.diff', left, right, format.diffTitle(file.path, attempt, attemptId), {
-        preview: false,
-    });
+    const options: vscode.TextDocumentShowOptions = { preview: false };
+    if (line !== undefined) options.selection = new vscode.Range(line, 0, line, 0);
+    await vscode.commands.executeCommand('vscode.diff', left, right, format.diffTitle(file.path, attempt, attemptId), options);
 }
 
 // ---- accept, discard, cancel, log ----------------------------------------------------------
@@ -409,10 +426,13 @@ async function acceptAttempt(ctx: Ctx, arg: unknown): Promise<void> {
     if (id) await accept(ctx, id);
 }
 
-/** The server merges and sends one WorkspaceEdit (so Ctrl+Z undoes it), or lists conflicts. */
-async function accept(ctx: Ctx, attemptId: string): Promise<void> {
-    const name = nameOf(ctx, attemptId);
-    const result = await ctx.run('fanout.accept', { attempt: attemptId });
+/**
+ * The server merges and sends one WorkspaceEdit (so Ctrl+Z undoes it), or lists conflicts.
+ * With `hunks`, only those (`attemptId` may then be a fanout's id: hunks of several attempts).
+ */
+async function accept(ctx: Ctx, attemptId: string, hunks?: { ids: string[]; name: string; diffAttempt: string }): Promise<void> {
+    const name = hunks ? hunks.name : nameOf(ctx, attemptId);
+    const result = await ctx.run('fanout.accept', hunks ? { attempt: attemptId, hunks: hunks.ids } : { attempt: attemptId });
     if (result.applied) {
         // The task line has changed: its lenses with it.
         ctx.refreshLenses();
@@ -430,12 +450,17 @@ async function accept(ctx: Ctx, attemptId: string): Promise<void> {
               ? `fanout: ${name} conflicts with your changes in ${conflicts.join(', ')}. Nothing was applied.`
               : `fanout: ${name} was not applied${result.reason ? `: ${result.reason}` : '.'}`;
     const choice = await vscode.window.showWarningMessage(message, 'Open Diff');
-    if (choice === 'Open Diff') await openDiff(ctx, attemptId);
+    if (choice === 'Open Diff') await openDiff(ctx, hunks?.diffAttempt ?? attemptId);
 }
 
 async function discardAttempt(ctx: Ctx, arg: unknown): Promise<void> {
     const given = attemptArg(arg);
     if (given) return discard(ctx, { attempt: given.attempt }, nameOf(ctx, given.attempt));
+    const fanout = fanoutArg(arg);
+    if (fanout) {
+        const n = ctx.fanouts.find((f) => f.id === fanout)?.attempts.length ?? 0;
+        return discard(ctx, { fanout }, `all ${n} attempts of ${fanout}`);
+    }
     const target = await pickTarget(ctx, { title: 'Discard Attempt', wholeFanouts: (f) => f.attempts.length > 1 });
     if (!target) return;
     if ('attempt' in target) return discard(ctx, { attempt: target.attempt.id }, format.attemptName(target.attempt));
@@ -545,4 +570,131 @@ async function showConfiguration(ctx: Ctx): Promise<void> {
         );
     }
     await vscode.window.showTextDocument(target);
+}
+
+// ---- the tree view: diffs and hunks ---------------------------------------------------------
+
+/** The node a tree command was run on and, with several selected, all of them. */
+function pickedNodes(arg: unknown, selected: unknown): Node[] {
+    const clicked = arg as Node | undefined;
+    const all = Array.isArray(selected) ? (selected as Node[]) : [];
+    if (clicked && all.length > 0 && all.includes(clicked)) return all;
+    return clicked ? [clicked] : all;
+}
+
+/** A tree node's diff: the attempt's (a pick of its files), one file's, or a file's at a hunk. */
+async function openTreeDiff(ctx: Ctx, node: Node | undefined): Promise<void> {
+    if (!node || node.kind === 'fanout') return openAttemptDiff(ctx, undefined);
+    if (node.kind === 'attempt') return openDiff(ctx, node.attempt);
+    if (node.kind === 'file') return openDiff(ctx, node.attempt, node.uri);
+    const root = await ctx.repoRoot();
+    const uri = vscode.Uri.file(path.join(root, node.hunk.path)).toString();
+    return openDiff(ctx, node.attempt, uri, model.hunkLine(node.hunk));
+}
+
+/** Accepts hunks picked in the tree, of one attempt or several of one fanout, in one edit. */
+async function acceptHunks(ctx: Ctx, nodes: Node[]): Promise<void> {
+    const choice = model.hunkChoice(nodes);
+    if ('error' in choice) {
+        void vscode.window.showInformationMessage(`fanout: ${choice.error}.`);
+        return;
+    }
+    const first = nodes.find((n) => n.kind === 'hunk');
+    await accept(ctx, choice.attempt, {
+        ids: choice.hunks,
+        name: model.hunksName(nodes, (id) => nameOf(ctx, id)),
+        diffAttempt: first && first.kind === 'hunk' ? first.attempt : choice.attempt,
+    });
+}
+
+/** In an attempt's side of a diff editor: accepts the hunk under the cursor. */
+async function acceptHunkAtCursor(ctx: Ctx): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    const doc = editor?.document.uri.scheme === SCHEME ? decodeQuery(editor.document.uri.query) : undefined;
+    if (!editor || doc?.kind !== 'attempt') {
+        void vscode.window.showInformationMessage("fanout: put the cursor in an attempt's side of its diff editor first.");
+        return;
+    }
+    const { hunks } = await ctx.run('fanout.hunks', { attempt: doc.attempt, uri: doc.uri });
+    const hunk = model.hunkAt(hunks, editor.selection.active.line);
+    if (!hunk) {
+        void vscode.window.showInformationMessage(`fanout: no hunk of ${nameOf(ctx, doc.attempt)} at line ${editor.selection.active.line + 1}.`);
+        return;
+    }
+    const fanout = ctx.findAttempt(doc.attempt)?.fanout.id ?? '';
+    await acceptHunks(ctx, [{ kind: 'hunk', fanout, attempt: doc.attempt, hunk }]);
+}
+
+// ---- review, compare, synthesize -------------------------------------------------------------
+
+/** The fanout of an argument (a tree node), else picked among those with attempts. */
+async function fanoutFrom(ctx: Ctx, arg: unknown, title: string): Promise<Fanout | undefined> {
+    const fanouts = await currentFanouts(ctx);
+    const given = fanoutArg(arg) ?? (typeof arg === 'string' ? arg : undefined);
+    if (given) {
+        const f = fanouts.find((x) => x.id === given);
+        if (f) return f;
+        throw new Error(`no fanout ${given}`);
+    }
+    const candidates = fanouts.filter((f) => f.attempts.length > 0);
+    if (candidates.length === 0) {
+        void vscode.window.showInformationMessage('fanout: no attempts yet. Run "Fanout: Try N Approaches" on a TODO.');
+        return undefined;
+    }
+    if (candidates.length === 1) return candidates[0];
+    const picked = await vscode.window.showQuickPick(
+        candidates.map((f) => ({
+            label: format.taskLabel(f),
+            description: `${f.id} \u00b7 ${f.attempts.length} attempts \u00b7 ${format.taskLocation(f)}`,
+            fanout: f,
+        })),
+        { title: `Fanout: ${title}`, placeHolder: 'Which fanout?', matchOnDescription: true },
+    );
+    return picked?.fanout;
+}
+
+/** One agent, or '' for the default (the server's: the config's judge, the roster's first). */
+async function pickAgent(ctx: Ctx, title: string, defaultText: string): Promise<string | undefined> {
+    let known: AgentsResult = { roster: [], agents: [] };
+    try {
+        known = await ctx.run('fanout.agents', {});
+    } catch (e) {
+        void vscode.window.showWarningMessage(`fanout: cannot list the agents: ${errorMessage(e)}`);
+    }
+    const setting = vscode.workspace.getConfiguration('fanout').get<string[]>('agents') ?? [];
+    const items: (vscode.QuickPickItem & { agent: string })[] = [
+        { label: '$(star) default', description: defaultText, agent: '' },
+        ...agentItems(known, setting, []).map((i) => ({ ...i, agent: i.label })),
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: `Fanout: ${title}`, placeHolder: 'Which agent?', matchOnDescription: true });
+    return picked?.agent;
+}
+
+async function review(ctx: Ctx, arg: unknown): Promise<void> {
+    const fanout = await fanoutFrom(ctx, arg, 'Review Attempts');
+    if (!fanout) return;
+    const agent = await pickAgent(ctx, `Review ${format.taskLabel(fanout)}`, 'the configured judge');
+    if (agent === undefined) return;
+    const result = await ctx.run('fanout.review', agent ? { fanout: fanout.id, agent } : { fanout: fanout.id });
+    void vscode.window.showInformationMessage(
+        `fanout: ${result.agent} is reviewing the attempts of ${fanout.id}; its verdict will show in the Fanout view and the lenses.`,
+    );
+}
+
+async function synthesize(ctx: Ctx, arg: unknown): Promise<void> {
+    const fanout = await fanoutFrom(ctx, arg, 'Synthesize');
+    if (!fanout) return;
+    const agent = await pickAgent(ctx, `Synthesize ${format.taskLabel(fanout)}`, "the roster's first agent");
+    if (agent === undefined) return;
+    const result = await ctx.run('fanout.synthesize', agent ? { fanout: fanout.id, agent } : { fanout: fanout.id });
+    const from = result.from.map((n) => `#${n}`).join(', ');
+    void vscode.window.showInformationMessage(`fanout: synthesis attempt ${result.attempt} started, drawing on ${from}.`);
+}
+
+async function compare(ctx: Ctx, docs: CompareDocs, arg: unknown): Promise<void> {
+    const fanout = await fanoutFrom(ctx, arg, 'Compare Attempts');
+    if (!fanout) return;
+    const doc = await vscode.workspace.openTextDocument(CompareDocs.uri(fanout.id));
+    docs.track(doc.uri);
+    await vscode.window.showTextDocument(doc, { preview: false });
 }

@@ -43,6 +43,9 @@ export class Ctx {
     /** "Fanout: Show Attempt Log". */
     readonly attemptLog: vscode.OutputChannel;
     readonly attemptDocs: AttemptDocs;
+    private readonly statusChanged = new vscode.EventEmitter<void>();
+    /** Fires on every `fanout/status` (and when the first status arrives): the tree view refreshes. */
+    readonly onDidChangeStatus = this.statusChanged.event;
 
     private hooks: CommandHooks | undefined;
     private finishHandlers: FinishHandlers | undefined;
@@ -58,6 +61,7 @@ export class Ctx {
             this.statusBar,
             this.serverOutput,
             this.attemptLog,
+            this.statusChanged,
             vscode.workspace.registerTextDocumentContentProvider('fanout', this.attemptDocs),
             vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
             { dispose: () => this.stopRunningTimer() },
@@ -116,6 +120,7 @@ export class Ctx {
             if (!this.statusSeen) {
                 this.status = statusOf(status);
                 this.renderStatus();
+                this.statusChanged.fire();
             }
         } catch (e) {
             // Not a git repository, for instance: lenses still work, commands will say why not.
@@ -271,6 +276,7 @@ export class Ctx {
         this.renderStatus();
         if (this.client) refreshCodeLenses(this.client);
         this.attemptDocs.refreshAll();
+        this.statusChanged.fire();
     }
 
     private renderStatus(): void {

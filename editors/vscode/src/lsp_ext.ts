@@ -62,6 +62,24 @@ export interface Attempt {
     judge_summary?: string | null;
     /** For a synthesis (`fanout.synthesize`): the attempts it drew on, by number. */
     synthesis_of?: number[] | null;
+    /** Its verify command's result, once it ran. */
+    verify?: Verify | null;
+    /** What the agent does now, and what it has spent. */
+    activity?: Activity | null;
+}
+
+export interface Verify {
+    passed: boolean;
+    exit_code?: number | null;
+    duration_ms: number;
+    tail: string[];
+}
+
+export interface Activity {
+    last?: string | null;
+    tokens?: number | null;
+    cost_usd?: number | null;
+    retrying?: string | null;
 }
 
 export interface Task {
@@ -322,6 +340,13 @@ export function attemptArg(arg: unknown): { attempt: string; uri?: string } | un
     const o = arg as Record<string, unknown>;
     if (typeof o.attempt !== 'string' || o.attempt === '') return undefined;
     return typeof o.uri === 'string' ? { attempt: o.attempt, uri: o.uri } : { attempt: o.attempt };
+}
+
+/** The fanout a `{fanout}` argument (a tree node, say) names; undefined when absent. */
+export function fanoutArg(arg: unknown): string | undefined {
+    if (typeof arg !== 'object' || arg === null) return undefined;
+    const f = (arg as Record<string, unknown>).fanout;
+    return typeof f === 'string' && f !== '' ? f : undefined;
 }
 
 /** Runs one server command with its single JSON-object argument. */
