@@ -32,7 +32,7 @@ pub fn render(c: &Comparison) -> String {
         })
         .collect();
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-    let per = |cell: &dyn Fn(&crate::workspace::AttemptStatus) -> Option<String>| {
+    let per = |cell: &dyn Fn(&crate::status::AttemptStatus) -> Option<String>| {
         f.attempts
             .iter()
             .map(|a| cell(a).unwrap_or_else(|| "-".into()))

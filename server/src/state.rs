@@ -373,7 +373,13 @@ impl StateDir {
                         }
                     };
                     if dead {
-                        a.state = AttemptState::Interrupted;
+                        // The supervisor writes its last record before it lets the lock go: one
+                        // that finished between the read above and the lock check is read
+                        // again, not taken for dead.
+                        match self.read_attempt_at(&dir) {
+                            Ok(again) if again.state.is_finished() => a = again,
+                            _ => a.state = AttemptState::Interrupted,
+                        }
                     }
                 }
                 a.discard = discard_state(&dir);

@@ -238,6 +238,18 @@ function H.finish()
       pcall(client.stop, client)
     end
   end
+  -- Quit only once the servers are gone: Neovim writing to a server that has just exited
+  -- dies of SIGPIPE (exit 141) at quit. A server that does not go is forced.
+  if not vim.wait(5000, function()
+    return #vim.lsp.get_clients() == 0
+  end, 20) then
+    for _, client in ipairs(vim.lsp.get_clients()) do
+      pcall(client.stop, client, true)
+    end
+    vim.wait(5000, function()
+      return #vim.lsp.get_clients() == 0
+    end, 20)
+  end
   out(('RESULT %d %d'):format(H.passed, H.failed))
   vim.cmd(H.failed == 0 and 'qall!' or 'cquit!')
 end
