@@ -1878,3 +1878,34 @@ fn synthesize_adds_an_attempt_drawing_on_the_others() {
     assert!(e.message.contains("unknown agent 'nosuch'"), "{e:?}");
     s.finish(&[&fanout]);
 }
+
+#[test]
+fn with_warm_pool_on_an_idle_repository_gets_warm_worktrees_and_a_try_from_them_succeeds() {
+    let env = project();
+    let mut s = Session::start(env, rich_client());
+    let doc = s.open("src/lib.rs", LIB_RS);
+    let pool = |s: &mut Session| s.run("fanout.status", json!({}))["pool"]["worktrees"].clone();
+    assert_eq!(pool(&mut s), 0, "off by default: no pool");
+    s.client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"fanout": {"warmPool": true}}}),
+    );
+    // Nothing runs in the repository: the server fills its pool (its size: the attempt count,
+    // 3) by itself.
+    common::cli::wait_for("a pool of 3 warm worktrees", TIMEOUT, || {
+        (pool(&mut s) == 3).then_some(())
+    });
+    let (fanout, attempts) = s.fork(json!({"uri": doc.uri, "line": TODO_LINE}));
+    s.wait_finished(&fanout);
+    assert_eq!(attempts.len(), 3);
+    let status = s.run("fanout.status", json!({}));
+    assert!(
+        status["fanouts"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["state"] == "succeeded"),
+        "{status:#}"
+    );
+    s.finish(&[&fanout]);
+}

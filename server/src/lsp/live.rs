@@ -45,6 +45,10 @@ pub struct Live {
     watchers: Mutex<Vec<notify::RecommendedWatcher>>,
     stopped: AtomicBool,
     publish: tokio::sync::Mutex<Published>,
+    /// The `warmPool` setting: fill a repository's pool when it goes idle.
+    warm_at_idle: AtomicBool,
+    /// Repositories whose pool is being filled now, or was since they last ran attempts.
+    warmed: DashMap<PathBuf, ()>,
 }
 
 /// What the client has been told so far.
@@ -105,6 +109,8 @@ impl Live {
             watchers: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             publish: tokio::sync::Mutex::new(Published::default()),
+            warm_at_idle: AtomicBool::new(false),
+            warmed: DashMap::new(),
         })
     }
 
@@ -194,6 +200,7 @@ impl Live {
             Ok(Err(e)) => return tracing::warn!("status of {}: {e}", workdir.display()),
             Err(e) => return tracing::warn!("status task failed: {e}"),
         };
+        self.warm_if_idle(workdir, &report);
         let old = self.reports.insert(workdir.to_path_buf(), report.clone());
         let changed = old.as_ref().map(signature) != Some(signature(&report));
         let mut published = self.publish.lock().await;
@@ -225,6 +232,32 @@ impl Live {
                 fanouts,
             })
             .await;
+    }
+
+    pub fn set_warm_at_idle(&self, on: bool) {
+        self.warm_at_idle.store(on, Ordering::Relaxed);
+    }
+
+    /// With `warmPool` on: once per idle period of a repository (none of its attempts running
+    /// or queued), fill its pool in the background, so that the next try starts from warm
+    /// worktrees. Attempts running again start a new period.
+    fn warm_if_idle(&self, workdir: &Path, report: &StatusReport) {
+        if report.counts().active() > 0 {
+            self.warmed.remove(workdir);
+            return;
+        }
+        if !self.warm_at_idle.load(Ordering::Relaxed) || self.warmed.contains_key(workdir) {
+            return;
+        }
+        let Some(repo) = self.repos.get(workdir).map(|r| r.clone()) else {
+            return;
+        };
+        self.warmed.insert(workdir.to_path_buf(), ());
+        let workdir = workdir.to_path_buf();
+        tokio::task::spawn_blocking(move || match repo.warm(None) {
+            Ok(r) => tracing::info!("warmed {} worktree(s) of {}", r.created, workdir.display()),
+            Err(e) => tracing::warn!("warming the pool of {}: {e}", workdir.display()),
+        });
     }
 
     pub async fn refresh_lenses(&self) {

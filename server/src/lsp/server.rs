@@ -230,6 +230,7 @@ impl Backend {
                 if let Some(level) = &s.log_level {
                     super::set_log_level(level);
                 }
+                self.live.set_warm_at_idle(s.warm_pool.unwrap_or(false));
                 *self.settings.write().unwrap() = s;
             }
             Err(e) => tracing::warn!("ignoring fanout settings: {e}"),

@@ -30,6 +30,9 @@ pub struct Settings {
     pub attempts: Option<usize>,
     pub agents: Option<Vec<String>>,
     pub log_level: Option<String>,
+    /// Fill each repository's pool of warm worktrees in the background whenever none of its
+    /// attempts runs (off by default: it writes checkouts while you work).
+    pub warm_pool: Option<bool>,
 }
 
 impl Settings {

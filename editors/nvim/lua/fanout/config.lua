@@ -8,6 +8,7 @@ local M = {}
 ---@field attempts integer|nil attempts per fork; nil lets fanout's config.toml decide
 ---@field agents string[]|nil agent roster; nil lets fanout's config.toml decide
 ---@field log_level string|nil server log level (FANOUT_LOG levels)
+---@field warm_pool boolean|nil fill the pool of warm worktrees while nothing runs (off)
 ---@field autostart boolean start `fanout lsp` for buffers inside git repositories
 ---@field lens_events string[] autocmd events that refresh the lenses of a buffer
 ---@field log_tail integer|nil lines shown by `:Fanout log` (nil: the whole log)
@@ -17,6 +18,7 @@ M.defaults = {
   attempts = nil,
   agents = nil,
   log_level = nil,
+  warm_pool = nil,
   autostart = true,
   lens_events = { 'BufEnter', 'InsertLeave', 'BufWritePost', 'CursorHold' },
   log_tail = nil,
@@ -28,7 +30,7 @@ M.options = vim.deepcopy(M.defaults)
 ---@param opts table|nil
 function M.set(opts)
   -- Checked by hand: vim.validate changed its signature between 0.10 and 0.11.
-  local types = { bin = 'string', cmd = 'table', attempts = 'number', agents = 'table' }
+  local types = { bin = 'string', cmd = 'table', attempts = 'number', agents = 'table', warm_pool = 'boolean' }
   for key, want in pairs(types) do
     local got = opts and opts[key]
     if got ~= nil and type(got) ~= want then
@@ -53,7 +55,7 @@ end
 ---@return table|nil
 function M.init_options()
   local o = M.options
-  local init = { attempts = o.attempts, agents = o.agents, logLevel = o.log_level }
+  local init = { attempts = o.attempts, agents = o.agents, logLevel = o.log_level, warmPool = o.warm_pool }
   return next(init) and init or nil
 end
 
