@@ -77,9 +77,29 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
         // Removal renames into the trash, which a detached process empties (and then
         // removes, with the per-repository folder if nothing else is in it).
         let trash = roots.join(&repo_root).join(".trash");
-        crate::common::cli::wait_for("the trash emptied", Duration::from_secs(60), || {
-            (!trash.exists()).then_some(())
-        });
+        // The emptier runs at low priority: on a loaded machine it can take a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        while trash.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50)); // polling a folder, with a deadline
+        }
+        if trash.exists() {
+            let inside: Vec<String> = walkdir::WalkDir::new(&trash)
+                .max_depth(3)
+                .into_iter()
+                .flatten()
+                .map(|e| e.path().display().to_string())
+                .collect();
+            let ps = std::process::Command::new("ps")
+                .args(["-eo", "pid,ppid,stat,etime,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let ours: Vec<&str> = ps.lines().filter(|l| l.contains("fanout")).collect();
+            panic!(
+                "the trash was not emptied within 180 s: {inside:#?}\nfanout processes:\n{}",
+                ours.join("\n")
+            );
+        }
         if !roots.join(&repo_root).exists() {
             continue;
         }
