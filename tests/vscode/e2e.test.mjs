@@ -1,7 +1,8 @@
 // End-to-end test of the fanout VS Code extension in a real VS Code: code-server (VS Code 1.100
 // in a browser) with the packaged .vsix installed, driven by Playwright in Debian's Chromium.
 // The story: open a repository with a TODO, see the lens, run "Fanout: Try N Approaches" with a
-// fake agent, wait for the status bar to count the attempts done, open a diff, accept, check the
+// fake agent, wait for the status bar to count the attempts done, open a diff, take a hunk of
+// attempt #1 and one of #2 together from the Fanout tree view and undo that, accept, check the
 // file's text, take a screenshot.
 //
 // Run by tests/vscode/run, which provides (environment):
@@ -404,7 +405,8 @@ describe('fanout in VS Code', () => {
         await page.locator('.quick-input-widget .quick-input-list .monaco-list-row[aria-checked="true"]', { hasText: 'fake' }).waitFor({ timeout: STEP_MS });
         // NAME:MODEL of a built-in that takes a model is offered as typed (fanout.agents says
         // which do); then the filter is cleared, the fake agent still picked.
-        await page.keyboard.type('claude:sonnet');
+        // Set at once (one change of the filter), not typed key by key.
+        await quickInputBox().fill('claude:sonnet');
         await quickRows().filter({ hasText: 'this model, typed' }).filter({ hasText: 'claude:sonnet' }).waitFor({ timeout: STEP_MS });
         await quickInputBox().fill('');
         await page.locator('.quick-input-widget .quick-input-list .monaco-list-row[aria-checked="true"]', { hasText: 'fake' }).waitFor({ timeout: STEP_MS });
@@ -474,6 +476,73 @@ describe('fanout in VS Code', () => {
         await page.screenshot({ path: path.join(WORK, 'e2e-multidiff.png') });
         await palette('View: Close Editor');
         await activeTab('lib.rs').waitFor({ timeout: STEP_MS });
+    });
+
+    // The tree view: a hunk of #1 and a hunk of #2 (their notes files: different files, so
+    // they combine) accepted together in one edit, then undone.
+    const treeRows = () => page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Fanout' }) }).locator('.monaco-list-row');
+    const hunkRow = (n) => treeRows().and(page.locator(`[aria-label*="of #${n} fake: notes/attempt-${n}.txt"]`));
+    const expand = async (row) => {
+        await row.waitFor({ timeout: STEP_MS });
+        if ((await row.getAttribute('aria-expanded')) !== 'true') await row.locator('.monaco-tl-twistie').click();
+        await page.locator(`.monaco-list-row[aria-expanded="true"][id="${await row.getAttribute('id')}"]`).waitFor({ timeout: STEP_MS });
+    };
+
+    step('lists fanouts, attempts, files and hunks in the Fanout view', async () => {
+        await palette('Fanout: Show Fanout View');
+        await treeRows().filter({ hasText: TASK }).waitFor({ timeout: STEP_MS });
+        // Room for the rows: the folder's own tree, above in the explorer, is folded away.
+        const folder = page.locator('.pane-header[aria-expanded="true"]', { hasText: /^repo/i });
+        if (await folder.count()) await folder.first().click();
+        await page.locator('.pane-header[aria-expanded="false"]', { hasText: /^repo/i }).first().waitFor({ timeout: STEP_MS });
+        for (const n of [1, 2]) {
+            await expand(treeRows().filter({ hasText: `#${n} fake` }).first());
+            await expand(treeRows().filter({ hasText: `notes/attempt-${n}.txt` }).first());
+            await hunkRow(n).waitFor({ timeout: STEP_MS });
+        }
+        await page.screenshot({ path: path.join(WORK, 'e2e-tree.png') });
+    });
+
+    step('accepts a hunk of #1 and a hunk of #2 together from the tree', async () => {
+        await hunkRow(1).click();
+        await hunkRow(2).click({ modifiers: ['Control'] });
+        await page.locator('.monaco-list-row.selected[aria-label*="of #1 fake"]').waitFor({ timeout: STEP_MS });
+        await page.locator('.monaco-list-row.selected[aria-label*="of #2 fake"]').waitFor({ timeout: STEP_MS });
+        // The palette command acts on the view's selection (its context menu's Accept Hunk too).
+        await palette('Fanout: Accept Selected Hunks');
+        await page.locator('.notification-toast', { hasText: 'accepted 2 hunks of #1 fake, #2 fake' }).waitFor({ timeout: STEP_MS });
+    });
+
+    step('has both notes files in the editor, and src/lib.rs untouched', async () => {
+        for (const n of [1, 2]) {
+            await openFile(`notes/attempt-${n}.txt`);
+            const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+            await editor.locator('.view-line', { hasText: `notes of attempt ${n}` }).waitFor({ timeout: STEP_MS });
+            assert.equal((await editorText(editor)).trimEnd(), `notes of attempt ${n}`);
+        }
+        assert.equal(fs.readFileSync(path.join(repo, 'src', 'lib.rs'), 'utf8'), LIB_RS);
+        await page.screenshot({ path: path.join(WORK, 'e2e-hunks.png') });
+    });
+
+    step('undoes the hunks with Ctrl+Z', async () => {
+        const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+        const everywhere = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Undo in \d+ Files$|^Undo$|^Yes$/ });
+        const gone = () => !fs.existsSync(path.join(repo, 'notes', 'attempt-1.txt')) && !fs.existsSync(path.join(repo, 'notes', 'attempt-2.txt'));
+        // As undoRedo above: a key press can be lost on a loaded machine; press again until done.
+        for (let attempt = 1; !gone(); attempt++) {
+            await editor.locator('.view-line').first().click();
+            await page.keyboard.press('Control+Z');
+            await everywhere.first().waitFor({ timeout: STEP_MS / 3 }).catch(() => {});
+            while (await everywhere.first().isVisible()) {
+                await everywhere.first().click();
+                await everywhere.first().waitFor({ timeout: 2000 }).catch(() => {});
+            }
+            const deadline = Date.now() + STEP_MS / 3;
+            while (!gone() && Date.now() < deadline) await page.waitForTimeout(100);
+            if (!gone() && attempt >= 3) assert.fail('the accepted notes files are still on disk after undo');
+        }
+        await palette('View: Close All Editors');
+        await openFile('src/lib.rs');
     });
 
     step('accepts attempt #1 from the palette', async () => {

@@ -47,7 +47,7 @@ export function register(ctx: Ctx): void {
         'fanout.acceptHunkAtCursor': () => acceptHunkAtCursor(ctx),
         'fanout.reviewAttempts': (arg) => review(ctx, arg),
         'fanout.compareAttempts': (arg) => compare(ctx, compareDocs, arg),
-        'fanout.synthesize': (arg) => synthesize(ctx, arg),
+        'fanout.synthesizeAttempt': (arg) => synthesize(ctx, arg),
         'fanout.refreshTree': async () => tree.refresh(),
         'fanout.focusTree': () => Promise.resolve(vscode.commands.executeCommand('fanout.attempts.focus')),
     };

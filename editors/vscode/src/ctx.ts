@@ -210,6 +210,7 @@ export class Ctx {
         const agents = cfg.get<string[]>('agents') ?? [];
         if (agents.length > 0) settings.agents = agents;
         settings.logLevel = cfg.get<string>('logLevel') ?? 'info';
+        if (cfg.get<boolean>('warmPool')) settings.warmPool = true;
         return settings;
     }
 

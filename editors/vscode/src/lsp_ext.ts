@@ -246,6 +246,8 @@ export interface CompareResult {
     clusters: { attempts: number[]; identical: boolean }[];
     review?: Review | null;
     verdict?: Verdict | null;
+    /** All of it as `fanout compare` prints it (escaped): what editors show. */
+    text: string;
 }
 
 export interface AcceptResult {
@@ -327,6 +329,8 @@ export interface ServerSettings {
     attempts?: number;
     agents?: string[];
     logLevel?: string;
+    /** Fill idle repositories' pools of warm worktrees. */
+    warmPool?: boolean;
 }
 
 /**
