@@ -515,7 +515,12 @@ describe('fanout in VS Code', () => {
 
     step('has both notes files in the editor, and src/lib.rs untouched', async () => {
         for (const n of [1, 2]) {
-            await openFile(`notes/attempt-${n}.txt`);
+            // The edit opened the files it created: their tabs (Quick Open may offer the
+            // attempt's diff editor of the same name first).
+            const tab = page.locator('.tab .label-name', { hasText: exactly(`attempt-${n}.txt`) });
+            if (await tab.count()) await tab.first().click();
+            else await openFile(`notes/attempt-${n}.txt`);
+            await activeTab(`attempt-${n}.txt`).waitFor({ timeout: STEP_MS });
             const editor = page.locator('.editor-group-container.active .monaco-editor').first();
             await editor.locator('.view-line', { hasText: `notes of attempt ${n}` }).waitFor({ timeout: STEP_MS });
             assert.equal((await editorText(editor)).trimEnd(), `notes of attempt ${n}`);
