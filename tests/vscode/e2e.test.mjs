@@ -517,9 +517,9 @@ describe('fanout in VS Code', () => {
         for (const n of [1, 2]) {
             // The edit opened the files it created: their tabs (Quick Open may offer the
             // attempt's diff editor of the same name first).
-            const tab = page.locator('.tab .label-name', { hasText: exactly(`attempt-${n}.txt`) });
-            if (await tab.count()) await tab.first().click();
-            else await openFile(`notes/attempt-${n}.txt`);
+            const tab = page.locator('.tabs-container .tab', { has: page.locator('.label-name', { hasText: exactly(`attempt-${n}.txt`) }) }).first();
+            await tab.waitFor({ timeout: STEP_MS });
+            await tab.click();
             await activeTab(`attempt-${n}.txt`).waitFor({ timeout: STEP_MS });
             const editor = page.locator('.editor-group-container.active .monaco-editor').first();
             await editor.locator('.view-line', { hasText: `notes of attempt ${n}` }).waitFor({ timeout: STEP_MS });
