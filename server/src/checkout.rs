@@ -111,23 +111,9 @@ fn create_all(
             )));
         }
     }
-    let refs: Vec<String> = specs
-        .iter()
-        .map(|s| format!("refs/heads/{}", s.branch))
-        .collect();
-    let ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[])?;
-    for spec in specs {
-        repo.branch(&spec.branch, &commit, false).map_err(|e| {
-            Error::Invalid(format!(
-                "cannot create branch {}: {}",
-                spec.branch,
-                e.message()
-            ))
-        })?;
-        created.branches.push(spec.branch.clone());
-        crate::fault::point("checkout.branch-created");
-    }
-    drop(ops);
+    create_branches(repo, &commit, specs, created, || {
+        crate::fault::point("checkout.branch-created")
+    })?;
     for spec in specs {
         let admin = admin_root.join(&spec.name);
         fs::create_dir_all(&admin).at(&admin)?;
@@ -385,6 +371,34 @@ fn encode_index(entries: &[Entry], stat: impl Fn(usize) -> Stat) -> Vec<u8> {
 /// `HEAD` (`head`: `ref: refs/heads/...` or a commit id), `commondir` and `gitdir`, and the
 /// worktree's `.git` file. Whatever was at `.git` (a file an agent rewrote, a symlink, a
 /// repository of its own) is replaced, never read.
+/// The attempts' branches at `commit`, under the git-ops lock of their refs; each one made is
+/// recorded in `created` (for a roll-back), and `after_each` runs after it.
+fn create_branches(
+    repo: &Repository,
+    commit: &git2::Commit,
+    specs: &[WorktreeSpec],
+    created: &mut Created,
+    after_each: impl Fn(),
+) -> Result<()> {
+    let refs: Vec<String> = specs
+        .iter()
+        .map(|s| format!("refs/heads/{}", s.branch))
+        .collect();
+    let _ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[])?;
+    for spec in specs {
+        repo.branch(&spec.branch, commit, false).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot create branch {}: {}",
+                spec.branch,
+                e.message()
+            ))
+        })?;
+        created.branches.push(spec.branch.clone());
+        after_each();
+    }
+    Ok(())
+}
+
 pub(crate) fn link(admin: &Path, worktree: &Path, head: &str) -> Result<()> {
     write_file(&admin.join("HEAD"), format!("{head}\n").as_bytes())?;
     write_file(&admin.join("commondir"), b"../..\n")?;
@@ -457,22 +471,7 @@ pub fn reuse_worktrees(
     let commit = repo.find_commit(commit_id)?;
     let mut created = Created::default();
     let result = (|| {
-        let refs: Vec<String> = specs
-            .iter()
-            .map(|s| format!("refs/heads/{}", s.branch))
-            .collect();
-        let ops = crate::gitlock::GitOps::begin(repo.commondir(), &refs, &[])?;
-        for spec in specs {
-            repo.branch(&spec.branch, &commit, false).map_err(|e| {
-                Error::Invalid(format!(
-                    "cannot create branch {}: {}",
-                    spec.branch,
-                    e.message()
-                ))
-            })?;
-            created.branches.push(spec.branch.clone());
-        }
-        drop(ops);
+        create_branches(repo, &commit, specs, &mut created, || {})?;
         let tree = commit.tree()?;
         let (entries, dirs, _) = collect(&tree)?;
         let admin_root = repo.commondir().join("worktrees");
