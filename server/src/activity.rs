@@ -5,7 +5,8 @@
 //! Code's, Cursor's and Amp's stream-json, Codex's `exec --json`, Gemini's stream-json,
 //! OpenCode's JSON events). Rather than one parser per CLI, this reads the shapes they share:
 //! tool calls with a name and input, text messages, and usage/cost fields. Plain-text agents
-//! show their last output line; aider's `Tokens: ... sent, ... received. Cost: ...` lines are
+//! show their last output line (a JSON-speaking agent's plain lines are its CLI's stderr
+//! chatter, and show only when they are errors or retries); aider's `Tokens: ... sent, ... received. Cost: ...` lines are
 //! read as its usage.
 //!
 //! # Tokens and cost
@@ -71,6 +72,11 @@ pub struct Activity {
     /// Gemini's reply so far, while it streams in pieces (`"delta": true`).
     #[serde(skip)]
     reply: String,
+    /// Whether this run's output has had a JSON event: then a plain-text line is most likely
+    /// the CLI's own stderr chatter (Gemini's `[STARTUP] Cannot measure phase ...` after its
+    /// result), not news of what the agent does.
+    #[serde(skip)]
+    structured: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -166,13 +172,18 @@ impl Activity {
             self.run = self.run.plus(used);
             return;
         }
+        let retry = line.contains("Retrying in ") || line.starts_with("Retrying");
+        let error = line.to_ascii_lowercase().contains("error");
+        if self.structured && !retry && !error {
+            return;
+        }
         self.last = Some(shorten(line));
         // aider (through litellm): "litellm.APIConnectionError: ... Retrying in 0.2 seconds..."
-        self.retrying =
-            (line.contains("Retrying in ") || line.starts_with("Retrying")).then(|| shorten(line));
+        self.retrying = retry.then(|| shorten(line));
     }
 
     fn feed_event(&mut self, v: &Value) {
+        self.structured = true;
         if let Some(retry) = retry_of(v) {
             self.reply.clear();
             self.last = Some(shorten(&retry));
@@ -603,6 +614,22 @@ mod tests {
             run(&["starting", "  thinking hard  ", ""]).last.as_deref(),
             Some("thinking hard")
         );
+    }
+
+    #[test]
+    fn a_json_stream_is_not_replaced_by_stderr_chatter() {
+        let a = run(&[
+            r#"{"type":"message","role":"assistant","content":"Done: I replaced the TODO line.","delta":true}"#,
+            r#"{"type":"result","status":"success","stats":{"total_tokens":10}}"#,
+            "[STARTUP] Cannot measure phase 'cleanup_ops': start mark 'startup:cleanup_ops:start' not found",
+        ]);
+        assert_eq!(a.last.as_deref(), Some("Done: I replaced the TODO line."));
+        // An error the CLI prints as text still shows.
+        let a = run(&[
+            r#"{"type":"init","session_id":"s"}"#,
+            "Error: quota exceeded",
+        ]);
+        assert_eq!(a.last.as_deref(), Some("Error: quota exceeded"));
     }
 
     #[test]
