@@ -49,6 +49,11 @@ pub struct Config {
     /// `"auto"`: review a fanout by itself once every attempt has ended and two or more have
     /// changes; `"manual"` (the default): only `fanout review`.
     pub review: Option<ReviewMode>,
+    /// The most agents of one repository that run at once; the others wait as `queued`
+    /// (default: the number of cores, at least 2).
+    pub max_running: Option<usize>,
+    /// The agent profile `fanout plan`'s lead runs with (default: the roster's first).
+    pub lead: Option<String>,
     /// Where this configuration was read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -130,6 +135,13 @@ impl Default for KeepIgnored {
 pub const MAX_ATTEMPTS: usize = 64;
 
 impl Config {
+    /// The cap on agents running at once in one repository.
+    pub fn max_running(&self) -> usize {
+        self.max_running
+            .filter(|n| *n > 0)
+            .unwrap_or_else(crate::queue::default_max_running)
+    }
+
     /// The user's config file path: `$FANOUT_CONFIG`, else `$XDG_CONFIG_HOME/fanout/config.toml`.
     pub fn user_path() -> PathBuf {
         std::env::var_os("FANOUT_CONFIG")

@@ -248,6 +248,7 @@ fn record_and_start(p: &Prepared, states: &StateDir) -> Result<ForkResult> {
             usage_file: launched.usage_file,
             start_after: planned.start_after,
             role: Default::default(),
+            max_running: Some(p.eff.config.max_running()),
             discard: None,
             accepted_at: None,
         })?;

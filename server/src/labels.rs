@@ -105,3 +105,12 @@ pub fn usage_label(tokens: Option<u64>, cost_usd: Option<f64>) -> String {
 
 /// `text::shorten`, under the name the front ends still use; the engine calls `text::shorten`.
 pub use crate::text::shorten;
+
+/// A queued attempt's place in the run queue: `next to start`, `3 in line`.
+pub fn queue_place(position: usize) -> String {
+    if position <= 1 {
+        "next to start".into()
+    } else {
+        format!("{position} in line")
+    }
+}

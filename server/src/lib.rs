@@ -34,6 +34,7 @@ pub mod pool;
 pub mod process;
 pub mod prompt;
 pub mod proto;
+pub mod queue;
 pub mod repo;
 pub mod repo_config;
 pub mod review;

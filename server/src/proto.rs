@@ -814,6 +814,9 @@ pub struct Attempt {
     #[serde(default)]
     pub synthesis_of: Option<Vec<usize>>,
     pub port: Option<u16>,
+    /// While queued: its place in the repository's run queue (1 = next to start).
+    #[serde(default)]
+    pub queue_position: Option<usize>,
     pub runs: usize,
     pub outside_changes: Vec<OutsideChange>,
     pub stopped_processes: usize,
@@ -928,6 +931,7 @@ impl From<&crate::status::AttemptStatus> for Attempt {
             judge_summary: a.judge_summary.clone(),
             synthesis_of: a.synthesis_of.clone(),
             port: a.port,
+            queue_position: a.queue_position,
             runs: a.runs,
             outside_changes: a
                 .outside_changes

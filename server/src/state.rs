@@ -178,6 +178,10 @@ pub struct AttemptRecord {
     /// What the run is for: an attempt (the default), a fanout's judge, or a synthesis.
     #[serde(default)]
     pub role: Role,
+    /// The repository's cap on agents running at once (`max_running`): the supervisor waits
+    /// in the run queue (`queue`) for a slot before it starts anything. None: no cap.
+    #[serde(default)]
+    pub max_running: Option<usize>,
     /// Set when reading: a discard of this attempt is under way, or was interrupted.
     #[serde(skip)]
     pub discard: Option<DiscardState>,

@@ -97,6 +97,8 @@ pub struct AttemptStatus {
     pub synthesis_of: Option<Vec<usize>>,
     /// The first of this attempt's ports (FANOUT_PORT), when it has some.
     pub port: Option<u16>,
+    /// While queued: its place in the repository's run queue (1 = next to start).
+    pub queue_position: Option<usize>,
     /// How many times its agent has run (1, plus one per `continue`).
     pub runs: usize,
     /// What changed outside the attempt while it ran (the user's HEAD, index, branches, stash).
@@ -157,6 +159,7 @@ impl AttemptStatus {
                 _ => None,
             },
             port: a.port,
+            queue_position: None,
             runs: a.runs,
             outside_changes: a.outside_changes.clone(),
             stopped_processes: a.stopped_processes,
@@ -337,10 +340,20 @@ fn mark_identical(attempts: &mut [AttemptStatus]) {
 pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
     let states = StateDir::new(paths.state_dir.clone());
     let now = now_secs();
+    let line = queue_line(&states);
     let mut fanouts = Vec::new();
     for (f, attempts) in states.load_all()? {
         let mut attempts: Vec<AttemptStatus> =
             attempts.iter().map(|a| AttemptStatus::of(a, now)).collect();
+        for a in attempts
+            .iter_mut()
+            .filter(|a| a.state == AttemptState::Queued)
+        {
+            a.queue_position = line
+                .iter()
+                .position(|(fanout, n)| *fanout == a.fanout && *n == a.n)
+                .map(|p| p + 1);
+        }
         let verdict = crate::review::load_verdict(&states, &f.id);
         if let Some(v) = &verdict {
             for a in &mut attempts {
@@ -389,6 +402,18 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
         abandoned: abandoned(paths, &states),
         pool: pool_of(paths),
     })
+}
+
+/// The run queue's waiting attempts as (fanout, number), first in line first.
+fn queue_line(states: &StateDir) -> Vec<(String, usize)> {
+    crate::queue::waiting(&states.root)
+        .iter()
+        .filter_map(|dir| {
+            let n = dir.file_name()?.to_str()?.parse().ok()?;
+            let fanout = dir.parent()?.file_name()?.to_str()?.to_string();
+            Some((fanout, n))
+        })
+        .collect()
 }
 
 fn pool_of(paths: &RepoPaths) -> crate::pool::PoolSummary {
@@ -449,7 +474,10 @@ fn title(a: &AttemptStatus, best: bool) -> String {
         _ => String::new(),
     };
     let t = match a.state {
-        AttemptState::Queued => format!("{head} … queued"),
+        AttemptState::Queued => match a.queue_position {
+            Some(p) => format!("{head} … queued, {}", crate::labels::queue_place(p)),
+            None => format!("{head} … queued"),
+        },
         AttemptState::Running => match a.phase {
             Some(Phase::Setup) => format!("{head} ⟳ setup {elapsed}"),
             Some(Phase::Verify) => format!("{head} ⟳ testing {elapsed}"),

@@ -256,6 +256,18 @@ impl Supervisor {
 
     fn main(self: Arc<Self>) -> Result<()> {
         let rec = self.snapshot();
+        // In line first: what follows (setup, the agent, verify) runs while holding a slot.
+        let _slot = match rec.max_running {
+            Some(max) => {
+                match crate::queue::wait_for_slot(&self.states.root, &self.dir, max, || {
+                    self.cancelled()
+                })? {
+                    Some(slot) => Some(slot),
+                    None => return self.finish(AttemptState::Cancelled, None, None),
+                }
+            }
+            None => None,
+        };
         if rec.start_delay_ms > 0 {
             // Staggered: a fixed delay, or until the attempt before has printed its first line
             // (or is gone), at most that long.
@@ -715,7 +727,11 @@ impl Supervisor {
         let mut state = end;
         let mut present = rec.worktree_present;
         let nothing_to_keep = collected.is_ok() && !changed;
-        if nothing_to_keep && matches!(end, AttemptState::Succeeded | AttemptState::Failed) {
+        // A cancelled attempt that never started (it was queued) has nothing to look at.
+        let never_ran = rec.started_at.is_none() && end == AttemptState::Cancelled;
+        if nothing_to_keep
+            && (never_ran || matches!(end, AttemptState::Succeeded | AttemptState::Failed))
+        {
             // The worktree and branch go now rather than leak.
             if end == AttemptState::Succeeded {
                 state = AttemptState::Empty;

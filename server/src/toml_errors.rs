@@ -81,6 +81,8 @@ fn shape(path: &[String]) -> Option<&'static str> {
         }
         ["verify"] => "an argv array (never a shell string), like verify = [\"npm\", \"test\"]",
         ["ports"] => "a whole number from 1, like ports = 2",
+        ["max_running"] => "a whole number from 1, like max_running = 4",
+        ["lead"] | ["judge"] => "the name of an agent profile, like lead = \"claude\"",
         _ => return None,
     })
 }

@@ -83,6 +83,7 @@ function H.write_config(attempts, agent)
   agent = agent or (H.root .. '/tests/fixtures/agents/fake-agent')
   vim.fn.writefile({
     ('attempts = %d'):format(attempts or 3),
+    'max_running = 16',
     'agents = ["fake"]',
     '[agent.fake]',
     ('command = ["python3", "%s", "{prompt_file}"]'):format(agent),

@@ -228,6 +228,7 @@ before(async () => {
     fs.writeFileSync(
         path.join(tmp, 'config', 'fanout', 'config.toml'),
         `attempts = 3
+max_running = 16
 agents = ["fake"]
 [agent.fake]
 command = ["python3", ${JSON.stringify(FAKE_AGENT)}, "{prompt_file}"]

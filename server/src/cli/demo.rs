@@ -57,6 +57,8 @@ pub fn run(no_watch: bool) -> Result<i32> {
         attempts: Some(3),
         agents: Some(vec!["demo".into()]),
         worktree_root: Some(base.join("worktrees")),
+        // The demo's agents only sleep a little: all three run at once whatever the cores.
+        max_running: Some(3),
         ..Config::default()
     };
     config.agent.insert(

@@ -108,6 +108,9 @@ fn render_fanout(out: &mut String, f: &FanoutStatus, color: bool) {
         if let Some(code) = a.exit_code {
             let _ = write!(line, "  exit {code}");
         }
+        if let Some(p) = a.queue_position {
+            let _ = write!(line, "  {}", crate::labels::queue_place(p));
+        }
         if let Some(phase) = a.phase.filter(|p| *p != crate::state::Phase::Agent) {
             let _ = write!(
                 line,

@@ -12,6 +12,7 @@ mod hunks;
 mod newcomer;
 mod pool;
 mod profiles;
+mod queue;
 mod review;
 
 use common::cli::{group_alive, wait_for};

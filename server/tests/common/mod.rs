@@ -108,6 +108,7 @@ impl TestEnv {
         let release = base.join("release-{attempt}").display().to_string();
         env.write_config(&format!(
             r#"attempts = 3
+max_running = 16
 agents = ["fake"]
 
 [agent.fake]
