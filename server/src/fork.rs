@@ -28,6 +28,13 @@ pub struct ForkRequest {
     pub prompt: Option<String>,
     /// Unsaved editor buffers, included in the snapshot.
     pub overlays: Vec<Overlay>,
+    /// Start from this commit instead of a snapshot of the working state: the items of one
+    /// task list share one snapshot, and an item that waited for others starts from the
+    /// integration of theirs.
+    pub base: Option<String>,
+    /// A plan: the lead agent (`lead`) writes or extends the task list `file` (which need not
+    /// exist) for the goal in `prompt`.
+    pub lead: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,23 +76,40 @@ struct Prepared<'a> {
 pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkResult> {
     let eff = effective(user, &paths.workdir)?;
     let config = &eff.config;
-    let text = file_text(paths, req)?;
-    let task = find_task(req, &text)?;
+    let (task, prompt) = if req.lead {
+        lead_task(paths, req, config)?
+    } else {
+        let text = file_text(paths, req)?;
+        let task = find_task(req, &text)?;
+        let prompt = crate::prompt::build(
+            &task,
+            &text,
+            req.prompt.as_deref(),
+            config.prompt.as_deref(),
+        );
+        (task, prompt)
+    };
     let plan = plan_attempts(&eff, req)?;
     let root = worktree_root(paths, config)?;
 
     let fanout_id = new_fanout_id();
-    let prompt = crate::prompt::build(
-        &task,
-        &text,
-        req.prompt.as_deref(),
-        config.prompt.as_deref(),
-    );
-    let message = format!(
-        "fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}",
-        task.label()
-    );
-    let snapshot = snapshot_commit(&paths.workdir, &req.overlays, &message)?;
+    let snapshot = match &req.base {
+        Some(base) => {
+            let repo = paths.open()?;
+            let oid = git2::Oid::from_str(base)
+                .ok()
+                .and_then(|o| repo.find_commit(o).ok())
+                .ok_or_else(|| Error::Invalid(format!("no commit {base} to start from")))?;
+            oid.id()
+        }
+        None => {
+            let message = format!(
+                "fanout snapshot {fanout_id}\n\nThe working state `fanout try` started from, for: {}",
+                task.label()
+            );
+            snapshot_commit(&paths.workdir, &req.overlays, &message)?
+        }
+    };
     let branch_base = format!("fanout/{}-{fanout_id}", slug(&task.text));
     let specs: Vec<WorktreeSpec> = plan
         .iter()
@@ -153,6 +177,36 @@ pub fn fork(paths: &RepoPaths, user: &Config, req: &ForkRequest) -> Result<ForkR
             Err(e)
         }
     }
+}
+
+/// A plan's task (the goal, on the task list's first line) and the lead's prompt.
+fn lead_task(paths: &RepoPaths, req: &ForkRequest, config: &Config) -> Result<(Task, String)> {
+    let goal = req
+        .prompt
+        .as_deref()
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| {
+            Error::Invalid("a plan needs a goal: fanout plan --prompt \"...\"".into())
+        })?;
+    let existing = match file_text(paths, req) {
+        Ok(text) => Some(text),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let task = Task {
+        file: req.file.clone(),
+        line: 1,
+        marker: crate::task::PLAN.into(),
+        text: goal.to_string(),
+    };
+    let prompt = crate::prompt::plan(
+        goal,
+        &req.file,
+        existing.as_deref(),
+        config.prompt.as_deref(),
+    );
+    Ok((task, prompt))
 }
 
 fn find_task(req: &ForkRequest, text: &str) -> Result<Task> {

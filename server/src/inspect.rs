@@ -106,7 +106,71 @@ pub fn merge_plan(
     let repo = paths.open()?;
     let (base, theirs) = choice.trees(&repo)?;
     let ours = snapshot_tree(&paths.workdir, overlays)?;
-    crate::merge::plan(&repo, base, ours, theirs, markers)
+    let mut plan = crate::merge::plan(&repo, base, ours, theirs, markers)?;
+    if let Choice::Whole(a) = choice {
+        if let Some((file, items)) = crate::batch::boxes_to_check(paths, a) {
+            check_boxes(&repo, ours, &mut plan, &file, &items)?;
+        }
+    }
+    Ok(plan)
+}
+
+/// Accepting a task list item's attempt (or an integration) checks the items' boxes in the
+/// same plan: on the plan's new text of the list if the change touches it, else on the
+/// user's current text (buffer included). Items no longer there unchecked are left alone.
+fn check_boxes(
+    repo: &Repository,
+    ours: Oid,
+    plan: &mut MergePlan,
+    file: &str,
+    items: &[(usize, String)],
+) -> Result<()> {
+    use crate::merge::{ChangeKind, FileChange};
+    if items.is_empty() {
+        return Ok(());
+    }
+    let at = plan.changes.iter().position(|c| c.path == file.as_bytes());
+    if plan.conflicts.iter().any(|c| c == file.as_bytes()) {
+        return Ok(());
+    }
+    let (current, mode) = match at {
+        Some(i) => match (&plan.changes[i].new, plan.changes[i].new_mode) {
+            (Some(new), Some(mode)) => (new.clone(), mode),
+            _ => return Ok(()),
+        },
+        None => {
+            let tree = repo.find_tree(ours)?;
+            let Ok(entry) = tree.get_path(std::path::Path::new(file)) else {
+                return Ok(());
+            };
+            let blob = repo.find_blob(entry.id())?;
+            (blob.content().to_vec(), entry.filemode() as u32)
+        }
+    };
+    let Ok(mut text) = String::from_utf8(current.clone()) else {
+        return Ok(());
+    };
+    for (line, title) in items {
+        if let Some(checked) = crate::tasklist::check_box(&text, *line, title) {
+            text = checked;
+        }
+    }
+    if text.as_bytes() == current.as_slice() {
+        return Ok(());
+    }
+    match at {
+        Some(i) => plan.changes[i].new = Some(text.into_bytes()),
+        None => plan.changes.push(FileChange {
+            path: file.as_bytes().to_vec(),
+            kind: ChangeKind::Modified,
+            old: Some(current),
+            new: Some(text.into_bytes()),
+            old_mode: Some(mode),
+            new_mode: Some(mode),
+        }),
+    }
+    plan.changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
 }
 
 /// The attempt's hunks: its change against the fork's snapshot, cut as `git diff` cuts it;

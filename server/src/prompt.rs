@@ -40,7 +40,51 @@ pub fn build(task: &Task, file_text: &str, instead: Option<&str>, extra: Option<
         "\nYou are working in an isolated git worktree: a private copy of the repository made \
          for this attempt. Edit the files directly to complete the task; other attempts work on \
          the same task in parallel elsewhere. Do not commit, push or switch branches: your \
-         changes are collected when you finish. Remove the task's TODO comment if you complete it.\n",
+         changes are collected when you finish.",
+    );
+    if task.marker != crate::task::CHECKBOX {
+        out.push_str(" Remove the task's TODO comment if you complete it.\n");
+    } else {
+        out.push_str(&format!(
+            "\nThis task is one item of the task list {}: other agents work on its other items at \
+             the same time. Do not edit {}: fanout checks the item's box when your work is accepted.\n",
+            task.file, task.file
+        ));
+    }
+    if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+        out.push_str(&format!("\n{}\n", extra.trim()));
+    }
+    out
+}
+
+/// The prompt of a plan's lead (`fanout plan`): break `goal` into the task list `file`
+/// (`existing` is its text, if it exists), in the format `tasklist` reads.
+pub fn plan(goal: &str, file: &str, existing: Option<&str>, extra: Option<&str>) -> String {
+    let mut out = format!(
+        "Goal: {goal}\n\nYou are the lead of a team of coding agents. Do not implement the goal. \
+         Break it into tasks that separate agents can implement in parallel, each in its own copy \
+         of this repository, and write them to the task list {file}, the only file you change.\n\n"
+    );
+    match existing {
+        Some(text) if !text.trim().is_empty() => {
+            out.push_str(&format!(
+                "{file} exists; extend it, keeping what it holds. Its text now:\n\n{}\n\n",
+                text.trim_end()
+            ));
+        }
+        _ => out.push_str(&format!("{file} does not exist yet: create it.\n\n")),
+    }
+    out.push_str(
+        "Read the code first. Then write one unchecked Markdown item per task, in this format:\n\n\
+         ## <the goal, short>\n\n\
+         - [ ] <title: what to build, a few words>\n\
+         \x20 Done when: <acceptance criteria: what must work, which tests pass>\n\
+         \x20 Touches: <the files it creates or changes, and the interfaces it provides or uses>\n\
+         \x20 after: <titles of the items it needs first, comma-separated; leave the line out if none>\n\n\
+         Rules: tasks should touch different files where possible, so their results merge \
+         cleanly; name the interfaces (types, function signatures) that tasks share, so each \
+         can be built against them; use `after:` only where a task really needs another's code; \
+         keep each task small enough for one agent to finish. Do not commit.\n",
     );
     if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
         out.push_str(&format!("\n{}\n", extra.trim()));

@@ -29,10 +29,13 @@ pub enum Command {
     Compare,
     Review,
     Synthesize,
+    Plan,
+    TryAll,
+    Integrate,
 }
 
 impl Command {
-    pub const ALL: [Command; 16] = [
+    pub const ALL: [Command; 19] = [
         Command::Try,
         Command::Status,
         Command::Diff,
@@ -49,6 +52,9 @@ impl Command {
         Command::Compare,
         Command::Review,
         Command::Synthesize,
+        Command::Plan,
+        Command::TryAll,
+        Command::Integrate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +75,9 @@ impl Command {
             Command::Compare => "fanout.compare",
             Command::Review => "fanout.review",
             Command::Synthesize => "fanout.synthesize",
+            Command::Plan => "fanout.plan",
+            Command::TryAll => "fanout.tryAll",
+            Command::Integrate => "fanout.integrate",
         }
     }
 
@@ -181,6 +190,55 @@ pub struct WhereParams {
     pub uri: Option<String>,
 }
 
+/// `fanout.plan`: a lead agent writes or extends the task list `uri` (default TASKS.md at
+/// the workspace's root) for the goal `prompt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanParams {
+    pub prompt: String,
+    pub uri: Option<String>,
+    pub agent: Option<String>,
+}
+
+/// `fanout.tryAll`: fork every unchecked item of the task list `uri`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TryAllParams {
+    pub uri: String,
+    pub count: Option<usize>,
+    pub agents: Option<Vec<String>>,
+}
+
+/// `fanout.integrate`: build or update a task list run's integration. The run: `batch` (an
+/// id), else the latest run of the task list `uri`, else the latest run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrateParams {
+    pub batch: Option<String>,
+    pub uri: Option<String>,
+    /// Choices: an item (number from 1, or title) and the attempt to integrate for it.
+    pub picks: Option<Vec<Pick>>,
+    /// Start again from the snapshot even if the branch holds commits of the user's.
+    pub rebuild: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pick {
+    pub item: String,
+    pub attempt: String,
+}
+
+/// The argument of the `fanout.tryAll` code lens ("Run all K tasks").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TryAllLens {
+    pub uri: String,
+    /// How many unchecked items the list has.
+    pub items: usize,
+    /// Attempts per item (the effective count).
+    pub count: usize,
+}
+
 /// The argument of the `fanout.try` code lens: what a click runs, the effective count
 /// included (user config, `.fanout.toml` and editor settings merged by the engine).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,6 +265,244 @@ impl From<crate::fork::ForkResult> for TryResult {
             fanout: r.fanout,
             attempts: r.attempts,
             warnings: r.warnings,
+        }
+    }
+}
+
+/// `fanout.tryAll` and `fanout try --all --json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TryAllResult {
+    pub batch: String,
+    pub file: String,
+    pub started: Vec<StartedItem>,
+    pub waiting: Vec<WaitingItem>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StartedItem {
+    pub title: String,
+    pub fanout: String,
+    pub attempts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WaitingItem {
+    pub title: String,
+    /// The titles of the items it waits for.
+    pub after: Vec<String>,
+}
+
+impl From<&crate::batch::BatchStarted> for TryAllResult {
+    fn from(b: &crate::batch::BatchStarted) -> Self {
+        TryAllResult {
+            batch: b.batch.clone(),
+            file: b.file.clone(),
+            started: b
+                .started
+                .iter()
+                .map(|(title, r)| StartedItem {
+                    title: title.clone(),
+                    fanout: r.fanout.clone(),
+                    attempts: r.attempts.clone(),
+                })
+                .collect(),
+            waiting: b
+                .waiting
+                .iter()
+                .map(|(title, after)| WaitingItem {
+                    title: title.clone(),
+                    after: after.clone(),
+                })
+                .collect(),
+            warnings: b.warnings.clone(),
+        }
+    }
+}
+
+/// What an integration did with one item (`outcome` says which).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Merged {
+        attempt: String,
+        commit: String,
+    },
+    /// `with`: the items (numbers from 1) whose merged change touches the same paths.
+    Conflicted {
+        attempt: String,
+        paths: Vec<String>,
+        with: Vec<usize>,
+    },
+    VerifyBroke {
+        attempt: String,
+        exit_code: Option<i32>,
+        tail: Vec<String>,
+    },
+    NotReady {
+        why: String,
+    },
+    /// `after`: the items (numbers from 1) it waits for.
+    Waiting {
+        after: Vec<usize>,
+    },
+    Started {
+        fanout: String,
+    },
+}
+
+impl From<&crate::batch::Outcome> for Outcome {
+    fn from(o: &crate::batch::Outcome) -> Self {
+        use crate::batch::Outcome as E;
+        let numbers = |ks: &[usize]| ks.iter().map(|k| k + 1).collect();
+        match o {
+            E::Merged { attempt, commit } => Outcome::Merged {
+                attempt: attempt.clone(),
+                commit: commit.clone(),
+            },
+            E::Conflicted {
+                attempt,
+                paths,
+                with,
+            } => Outcome::Conflicted {
+                attempt: attempt.clone(),
+                paths: paths.clone(),
+                with: numbers(with),
+            },
+            E::VerifyBroke {
+                attempt,
+                exit_code,
+                tail,
+            } => Outcome::VerifyBroke {
+                attempt: attempt.clone(),
+                exit_code: *exit_code,
+                tail: tail.clone(),
+            },
+            E::NotReady { why } => Outcome::NotReady { why: why.clone() },
+            E::Waiting { after } => Outcome::Waiting {
+                after: numbers(after),
+            },
+            E::Started { fanout } => Outcome::Started {
+                fanout: fanout.clone(),
+            },
+        }
+    }
+}
+
+/// `fanout.integrate` and `fanout integrate --json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntegrateResult {
+    pub batch: String,
+    pub file: String,
+    /// The integration's attempt: diff and accept it like any attempt.
+    pub attempt: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub rebuilt: bool,
+    pub items: Vec<IntegratedItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntegratedItem {
+    pub number: usize,
+    pub title: String,
+    pub fanout: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The outcome in words, escaped.
+    pub text: String,
+}
+
+impl From<&crate::batch::IntegrateReport> for IntegrateResult {
+    fn from(r: &crate::batch::IntegrateReport) -> Self {
+        IntegrateResult {
+            batch: r.batch.clone(),
+            file: r.file.clone(),
+            attempt: r.attempt.clone(),
+            branch: r.branch.clone(),
+            worktree: r.worktree.clone(),
+            rebuilt: r.rebuilt,
+            items: r
+                .items
+                .iter()
+                .map(|i| IntegratedItem {
+                    number: i.number,
+                    title: crate::text::escape_line(&i.title).into_owned(),
+                    fanout: i.fanout.clone(),
+                    outcome: Outcome::from(&i.outcome),
+                    text: crate::text::escape_line(&i.text).into_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A task list run in the status: its items and its integration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Batch {
+    pub id: String,
+    pub file: String,
+    pub created_at: u64,
+    /// `3 items: 1 merged, 2 running`.
+    pub summary: String,
+    pub items: Vec<BatchItem>,
+    pub integration: Option<Integration>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchItem {
+    pub number: usize,
+    /// 1-based line in the task list when the run began.
+    pub line: usize,
+    pub title: String,
+    pub fanout: Option<String>,
+    /// The attempt the integration takes: the user's pick, else the best.
+    pub chosen: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// What editors show on the item's line: `✓ merged 7f3a9c-2`, `⟳ 2 running`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Integration {
+    pub attempt: String,
+    pub fanout: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub head: String,
+    /// How many items are merged into it.
+    pub merged: usize,
+}
+
+impl From<&crate::batch::BatchStatus> for Batch {
+    fn from(b: &crate::batch::BatchStatus) -> Self {
+        Batch {
+            id: b.id.clone(),
+            file: b.file.clone(),
+            created_at: b.created_at,
+            summary: b.summary.clone(),
+            items: b
+                .items
+                .iter()
+                .map(|i| BatchItem {
+                    number: i.number,
+                    line: i.line,
+                    title: crate::text::escape_line(&i.title).into_owned(),
+                    fanout: i.fanout.clone(),
+                    chosen: i.chosen.clone(),
+                    outcome: i.outcome.as_ref().map(Outcome::from),
+                    label: i.label.clone(),
+                })
+                .collect(),
+            integration: b.integration.as_ref().map(|i| Integration {
+                attempt: i.attempt.clone(),
+                fanout: i.fanout.clone(),
+                branch: i.branch.clone(),
+                worktree: i.worktree.clone(),
+                head: i.head.clone(),
+                merged: i.merged,
+            }),
         }
     }
 }
@@ -607,6 +903,9 @@ pub struct Status {
     /// The repository's pool of warm worktrees (absent outside a repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<Pool>,
+    /// Its task list runs (`fanout try --all`).
+    #[serde(default)]
+    pub batches: Vec<Batch>,
 }
 
 /// Finished worktrees kept for the next fork to reuse.
@@ -625,6 +924,7 @@ impl Status {
             fanouts: Vec::new(),
             abandoned: Vec::new(),
             pool: None,
+            batches: Vec::new(),
         }
     }
 }
@@ -993,6 +1293,7 @@ impl From<&crate::status::StatusReport> for Status {
                 worktrees: r.pool.worktrees,
                 bytes: r.pool.bytes,
             }),
+            batches: r.batches.iter().map(Batch::from).collect(),
         }
     }
 }
@@ -1006,6 +1307,9 @@ pub struct StatusNotification {
     #[serde(flatten)]
     pub counts: Counts,
     pub fanouts: Vec<Fanout>,
+    /// Every task list run of those repositories.
+    #[serde(default)]
+    pub batches: Vec<Batch>,
 }
 
 impl StatusNotification {

@@ -203,6 +203,8 @@ pub enum Role {
     Judge { candidates: Vec<usize> },
     /// An attempt that combines the best of the attempts (by number) it was shown.
     Synthesis { from: Vec<usize> },
+    /// The integration of a task list run (`batch`): no agent, built by `fanout integrate`.
+    Integration { batch: String },
 }
 
 fn default_stall_secs() -> u64 {

@@ -20,6 +20,8 @@ pub struct StatusReport {
     pub abandoned: Vec<crate::state::AbandonedFanout>,
     /// The repository's pool of warm worktrees.
     pub pool: crate::pool::PoolSummary,
+    /// Its task list runs (`fanout try --all`), their items and integration.
+    pub batches: Vec<crate::batch::BatchStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -396,8 +398,10 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             verdict,
         });
     }
+    let batches = crate::batch::statuses(&states, &fanouts);
     Ok(StatusReport {
         repo: paths.workdir.clone(),
+        batches,
         fanouts,
         abandoned: abandoned(paths, &states),
         pool: pool_of(paths),

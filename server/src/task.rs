@@ -3,6 +3,8 @@
 
 /// The marker of a TASKS.md checkbox item.
 pub const CHECKBOX: &str = "- [ ]";
+/// The marker of a plan: the goal a lead agent breaks into a task list (`fanout plan`).
+pub const PLAN: &str = "plan";
 /// Longest task text shown in a label.
 const LABEL_CHARS: usize = 100;
 
@@ -13,7 +15,8 @@ pub struct Task {
     pub file: String,
     /// 1-based line.
     pub line: usize,
-    /// "TODO", "FIXME", "XXX", "HACK", or "- [ ]" for a TASKS.md item.
+    /// "TODO", "FIXME", "XXX", "HACK", "- [ ]" for a TASKS.md item, or "plan" for a plan's
+    /// goal.
     pub marker: String,
     /// The task's text after the marker, trimmed of comment closers (`*/`, `-->`) and of a
     /// leading ':' or '(owner):' etc.; may be empty.

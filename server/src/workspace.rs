@@ -20,6 +20,9 @@ use std::time::Duration;
 
 pub use crate::accept::{EditorAccept, EditorCan, EditorTransaction};
 pub use crate::apply::{Accepted, Refusal, Transaction};
+pub use crate::batch::{
+    BatchRequest, BatchStarted, BatchStatus, IntegrateReport, IntegrateRequest, ItemReport, Outcome,
+};
 pub use crate::cleanup::GcReport;
 pub use crate::compare::Comparison;
 pub use crate::compare_view::render as render_comparison;
@@ -149,6 +152,50 @@ impl Workspace {
             }
         }
         crate::fork::fork(&self.paths, &self.user_config(ov)?, &req)
+    }
+
+    /// Fork every unchecked item of a task list (`fanout try --all`): one fanout per item,
+    /// from one snapshot; items with `after:` wait for `integrate`.
+    pub fn try_all(&self, req: BatchRequest, ov: &Overrides) -> Result<BatchStarted> {
+        let user = self.user_config(ov)?;
+        crate::batch::start(&self.paths, &user, &req, &|r| self.try_fork(r, ov))
+    }
+
+    /// A plan (`fanout plan`): the lead agent (`agent`, else the config's `lead`, else the
+    /// roster's first) writes or extends the task list `file` for `goal`, as one attempt.
+    pub fn plan(
+        &self,
+        goal: &str,
+        file: Option<&str>,
+        agent: Option<&str>,
+        buffers: Vec<Overlay>,
+        ov: &Overrides,
+    ) -> Result<ForkResult> {
+        let config = self.user_config(ov)?;
+        let eff = crate::repo_config::effective(&config, &self.paths.workdir)?;
+        let lead = agent
+            .map(String::from)
+            .or_else(|| eff.config.lead.clone())
+            .map(|a| vec![a])
+            .unwrap_or_default();
+        let req = ForkRequest {
+            file: file.unwrap_or("TASKS.md").to_string(),
+            line: 1,
+            count: Some(1),
+            agents: lead,
+            prompt: Some(goal.to_string()),
+            overlays: buffers,
+            lead: true,
+            ..Default::default()
+        };
+        crate::fork::fork(&self.paths, &config, &req)
+    }
+
+    /// Build or update a task list run's integration (`fanout integrate`); items whose
+    /// `after:` is now merged start from it.
+    pub fn integrate(&self, req: IntegrateRequest, ov: &Overrides) -> Result<IntegrateReport> {
+        let user = self.user_config(ov)?;
+        crate::batch::integrate(&self.paths, &user, &req, &|r| self.try_fork(r, ov))
     }
 
     /// Fork a task with a configuration of the caller's own instead of the user's (the demo

@@ -33,13 +33,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fork the task at FILE:LINE into N attempts, one agent each, and return at once.
+    /// Fork the task at FILE:LINE into N attempts, one agent each, and return at once; or,
+    /// with --all, every unchecked item of a task list.
     Try {
-        #[arg(long)]
-        file: PathBuf,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        file: Option<PathBuf>,
         /// 1-based line of the task.
-        #[arg(long)]
-        line: usize,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        line: Option<usize>,
+        /// Fork every unchecked `- [ ]` item of the task list (default TASKS.md), a fanout of
+        /// N attempts each; items with `after:` wait until `fanout integrate` has merged what
+        /// they need.
+        #[arg(long, value_name = "TASKS.md", num_args = 0..=1, default_missing_value = "TASKS.md")]
+        all: Option<PathBuf>,
         /// Number of attempts (default: one per --agent, else the config's `attempts`).
         #[arg(short = 'n', long = "count")]
         count: Option<usize>,
@@ -53,6 +59,37 @@ pub enum Command {
         /// Instructions replacing the task's text (also lets you fork a line with no task).
         #[arg(long)]
         prompt: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a lead agent break a goal into a task list (TASKS.md): one attempt whose diff you
+    /// read and accept like any other; then `fanout try --all`.
+    Plan {
+        /// The goal to plan.
+        #[arg(long)]
+        prompt: String,
+        /// The lead's agent (default: the config's `lead`, else the roster's first).
+        #[arg(long)]
+        agent: Option<String>,
+        /// The task list to write or extend.
+        #[arg(long, default_value = "TASKS.md")]
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge each task list item's chosen attempt (your --pick, else the best) into one
+    /// integration branch, verifying after each merge; start the items that waited for them.
+    /// Accept the integration like an attempt.
+    Integrate {
+        /// The task list run: its id, or the task list's path (default: the latest run).
+        #[arg(long = "tasks", value_name = "RUN|TASKS.md")]
+        batch: Option<String>,
+        /// Choose an item's attempt: ITEM=ATTEMPT, the item by number from 1 or title.
+        #[arg(long = "pick", value_name = "ITEM=ATTEMPT")]
+        picks: Vec<String>,
+        /// Start again from the snapshot even if the integration branch has your own commits.
+        #[arg(long)]
+        rebuild: bool,
         #[arg(long)]
         json: bool,
     },
@@ -232,6 +269,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Try {
             file,
             line,
+            all,
             count,
             mut agents,
             agent_counts,
@@ -241,8 +279,33 @@ pub fn run(cli: Cli) -> Result<i32> {
             if let Some(list) = agent_counts {
                 agents.extend(crate::agents::expand_counts(&list)?);
             }
-            try_fork(file, line, count, agents, prompt, json)
+            match (all, file, line) {
+                (Some(list), _, _) => {
+                    if prompt.is_some() {
+                        return Err(Error::Invalid(
+                            "--prompt does not go with --all: each item is its own prompt".into(),
+                        ));
+                    }
+                    try_all(list, count, agents, json)
+                }
+                (None, Some(file), Some(line)) => try_fork(file, line, count, agents, prompt, json),
+                _ => Err(Error::Invalid(
+                    "say which task: --file FILE --line N, or --all".into(),
+                )),
+            }
         }
+        Command::Plan {
+            prompt,
+            agent,
+            file,
+            json,
+        } => plan(&prompt, agent.as_deref(), &file, json),
+        Command::Integrate {
+            batch,
+            picks,
+            rebuild,
+            json,
+        } => integrate(batch, &picks, rebuild, json),
         Command::Status { json, watch } => status(json, watch),
         Command::Diff { attempt, stat } => diff(&attempt, stat),
         Command::Log {
@@ -382,7 +445,7 @@ fn try_fork(
         count,
         agents,
         prompt,
-        overlays: vec![],
+        ..Default::default()
     };
     let result = ws.try_fork(req, &Overrides::default())?;
     for w in &result.warnings {
@@ -401,6 +464,143 @@ fn try_fork(
     println!(
         "watch them with `fanout status --watch`; see one with `fanout diff {}`",
         result.attempts[0]
+    );
+    Ok(0)
+}
+
+fn try_all(list: PathBuf, count: Option<usize>, agents: Vec<String>, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let file = ws.relative(&list)?;
+    let req = crate::workspace::BatchRequest {
+        file,
+        count,
+        agents,
+        overlays: vec![],
+    };
+    let started = ws.try_all(req, &Overrides::default())?;
+    for w in &started.warnings {
+        eprintln!("fanout: warning: {}", escape_line(w));
+    }
+    if json {
+        return print_json(&crate::proto::TryAllResult::from(&started));
+    }
+    println!(
+        "task list run {} of {}: {} item{} started, {} waiting",
+        started.batch,
+        escape_line(&started.file),
+        started.started.len(),
+        if started.started.len() == 1 { "" } else { "s" },
+        started.waiting.len()
+    );
+    for (title, r) in &started.started {
+        println!(
+            "  - [ ] {}: fanout {} ({})",
+            escape_line(title),
+            r.fanout,
+            r.attempts.join(" ")
+        );
+    }
+    for (title, after) in &started.waiting {
+        println!(
+            "  - [ ] {}: waits for {}",
+            escape_line(title),
+            escape_line(&after.join(", "))
+        );
+    }
+    println!(
+        "watch them with `fanout status --watch`; when they are done, `fanout integrate` merges the best of each{}",
+        if started.waiting.is_empty() {
+            ""
+        } else {
+            " and starts the items that wait"
+        }
+    );
+    Ok(0)
+}
+
+fn plan(goal: &str, agent: Option<&str>, file: &std::path::Path, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let rel = ws.relative(file)?;
+    let result = ws.plan(goal, Some(&rel), agent, vec![], &Overrides::default())?;
+    for w in &result.warnings {
+        eprintln!("fanout: warning: {}", escape_line(w));
+    }
+    if json {
+        return print_json(&result);
+    }
+    let id = &result.attempts[0];
+    println!("fanout {} started the lead: {id}", result.fanout);
+    println!(
+        "when it is done, read its plan with `fanout diff {id}`, take it with `fanout accept {id}`, then run every item with `fanout try --all {}`",
+        crate::text::quote_path_str(&rel)
+    );
+    Ok(0)
+}
+
+fn integrate(batch: Option<String>, picks: &[String], rebuild: bool, json: bool) -> Result<i32> {
+    let ws = here()?;
+    let picks = picks
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(i, a)| (i.trim().to_string(), a.trim().to_string()))
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "--pick {p}: write ITEM=ATTEMPT, like --pick 2=7f3a9c-1"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = ws.integrate(
+        crate::workspace::IntegrateRequest {
+            batch,
+            picks,
+            rebuild,
+        },
+        &Overrides::default(),
+    )?;
+    if json {
+        return print_json(&crate::proto::IntegrateResult::from(&report));
+    }
+    println!(
+        "integration {} of {} (branch {}){}",
+        report.attempt,
+        escape_line(&report.file),
+        report.branch,
+        if report.rebuilt {
+            ", started again from the snapshot"
+        } else {
+            ""
+        }
+    );
+    let mut problems = false;
+    for item in &report.items {
+        let what = &item.text;
+        problems |= matches!(
+            item.outcome,
+            crate::workspace::Outcome::Conflicted { .. }
+                | crate::workspace::Outcome::VerifyBroke { .. }
+        );
+        println!(
+            "  {}. {}: {}",
+            item.number,
+            escape_line(&item.title),
+            escape_line(what)
+        );
+        if let crate::workspace::Outcome::VerifyBroke { tail, .. } = &item.outcome {
+            for l in tail.iter().rev().take(5).rev() {
+                println!("       | {}", escape_line(l));
+            }
+        }
+    }
+    println!(
+        "see it with `fanout diff {a}`; take it with `fanout accept {a}` (it checks the merged items' boxes){}",
+        if problems {
+            "; for a conflict or a broken verify, choose another attempt with --pick ITEM=ATTEMPT, synthesize one (`fanout synthesize FANOUT`), or merge by hand in the integration's worktree, then integrate again"
+        } else {
+            ""
+        },
+        a = report.attempt
     );
     Ok(0)
 }

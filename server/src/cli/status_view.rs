@@ -13,7 +13,57 @@ pub fn render(report: &StatusReport, color: bool) -> String {
             "no fanouts in this repository (start one with `fanout try --file F --line L`)\n{pool}"
         );
     }
-    for f in &report.fanouts {
+    // Grouped by task list: each run's items with their state, then their fanouts and the
+    // integration's; then the fanouts of single tasks.
+    let mut shown = std::collections::HashSet::new();
+    for b in &report.batches {
+        let _ = writeln!(
+            out,
+            "task list {} (run {}): {}",
+            quote_path_str(&b.file),
+            b.id,
+            escape_line(&b.summary)
+        );
+        for i in &b.items {
+            let _ = writeln!(
+                out,
+                "  {}. {}  {}{}",
+                i.number,
+                escape_line(&i.title),
+                i.label,
+                i.fanout
+                    .as_deref()
+                    .map(|f| format!("  (fanout {f})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(int) = &b.integration {
+            let _ = writeln!(
+                out,
+                "  integration {}: {} of {} merged, branch {}, {}",
+                int.attempt,
+                int.merged,
+                b.items.len(),
+                int.branch,
+                escape_line(&int.worktree.display().to_string())
+            );
+        }
+        let mine: Vec<&str> = b
+            .items
+            .iter()
+            .filter_map(|i| i.fanout.as_deref())
+            .chain(b.integration.as_ref().map(|i| i.fanout.as_str()))
+            .collect();
+        for f in report
+            .fanouts
+            .iter()
+            .filter(|f| mine.contains(&f.id.as_str()))
+        {
+            shown.insert(f.id.clone());
+            render_fanout(&mut out, f, color);
+        }
+    }
+    for f in report.fanouts.iter().filter(|f| !shown.contains(&f.id)) {
         render_fanout(&mut out, f, color);
     }
     for a in &report.abandoned {

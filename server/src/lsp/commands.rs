@@ -37,6 +37,9 @@ pub async fn execute(b: &Backend, command: &str, arg: Value) -> Result<Value> {
         Command::Compare => answer(compare(b, parse(command, arg)?).await),
         Command::Review => answer(review(b, parse(command, arg)?).await),
         Command::Synthesize => answer(synthesize(b, parse(command, arg)?).await),
+        Command::Plan => answer(plan(b, parse(command, arg)?).await),
+        Command::TryAll => answer(try_all(b, parse(command, arg)?).await),
+        Command::Integrate => answer(integrate(b, parse(command, arg)?).await),
     };
     if let Err(e) = &result {
         tracing::warn!("{command}: {}", e.message);
@@ -156,6 +159,7 @@ async fn try_fork(b: &Backend, p: proto::TryParams) -> Result<proto::TryResult> 
         agents: p.agents.unwrap_or_default(),
         prompt: p.prompt,
         overlays: buffers,
+        ..Default::default()
     };
     let ws2 = Arc::clone(&ws);
     let result = blocking(move || ws2.try_fork(req, &overrides)).await?;
@@ -166,6 +170,98 @@ async fn try_fork(b: &Backend, p: proto::TryParams) -> Result<proto::TryResult> 
             .await;
     }
     Ok(result.into())
+}
+
+async fn warn_all(b: &Backend, warnings: &[String]) {
+    for w in warnings {
+        b.client
+            .show_message(MessageType::WARNING, format!("fanout: {w}"))
+            .await;
+    }
+}
+
+/// The repository of `uri`, else the workspace's first.
+async fn repo_of(b: &Backend, u: Option<&str>) -> Result<Arc<Workspace>> {
+    if let Some(u) = u {
+        let path = path_of(&uri(u)?).map_err(Error::invalid_params)?;
+        return b.workspace_for(&path).await.ok_or_else(|| {
+            Error::invalid_params(format!("not a git repository: {}", path.display()))
+        });
+    }
+    b.repos
+        .known()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::invalid_params("no git repository in this workspace"))
+}
+
+async fn plan(b: &Backend, p: proto::PlanParams) -> Result<proto::TryResult> {
+    let (ws, file) = match &p.uri {
+        Some(u) => {
+            let (ws, rel) = file_in_repo(b, u).await?;
+            (ws, Some(rel))
+        }
+        None => (repo_of(b, None).await?, None),
+    };
+    let buffers = b.docs.overlays(&ws);
+    ask_trust(b, &ws).await;
+    let overrides = b.overrides();
+    let ws2 = Arc::clone(&ws);
+    let result = blocking(move || {
+        ws2.plan(
+            &p.prompt,
+            file.as_deref(),
+            p.agent.as_deref(),
+            buffers,
+            &overrides,
+        )
+    })
+    .await?;
+    b.live.poke(ws.workdir());
+    warn_all(b, &result.warnings).await;
+    Ok(result.into())
+}
+
+async fn try_all(b: &Backend, p: proto::TryAllParams) -> Result<proto::TryAllResult> {
+    let (ws, rel) = file_in_repo(b, &p.uri).await?;
+    let buffers = b.docs.overlays(&ws);
+    ask_trust(b, &ws).await;
+    let overrides = b.overrides();
+    let req = crate::workspace::BatchRequest {
+        file: rel,
+        count: p.count,
+        agents: p.agents.unwrap_or_default(),
+        overlays: buffers,
+    };
+    let ws2 = Arc::clone(&ws);
+    let started = blocking(move || ws2.try_all(req, &overrides)).await?;
+    b.live.poke(ws.workdir());
+    warn_all(b, &started.warnings).await;
+    Ok((&started).into())
+}
+
+async fn integrate(b: &Backend, p: proto::IntegrateParams) -> Result<proto::IntegrateResult> {
+    let ws = repo_of(b, p.uri.as_deref()).await?;
+    let batch = match (&p.batch, &p.uri) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(u)) => Some(file_in_repo(b, u).await?.1),
+        (None, None) => None,
+    };
+    let req = crate::workspace::IntegrateRequest {
+        batch,
+        picks: p
+            .picks
+            .unwrap_or_default()
+            .into_iter()
+            .map(|pick| (pick.item, pick.attempt))
+            .collect(),
+        rebuild: p.rebuild.unwrap_or(false),
+    };
+    let overrides = b.overrides();
+    let ws2 = Arc::clone(&ws);
+    let report = blocking(move || ws2.integrate(req, &overrides)).await?;
+    b.live.poke(ws.workdir());
+    Ok((&report).into())
 }
 
 /// Ask the user, once per content of the file, whether to trust the repository's

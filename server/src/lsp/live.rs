@@ -221,15 +221,18 @@ impl Live {
 
     async fn send_status(&self) {
         let mut fanouts: Vec<crate::proto::Fanout> = Vec::new();
+        let mut batches: Vec<crate::proto::Batch> = Vec::new();
         let mut counts = crate::workspace::Counts::default();
         for r in self.reports.iter() {
             counts.add(r.counts());
             fanouts.extend(r.fanouts.iter().map(crate::proto::Fanout::from));
+            batches.extend(r.batches.iter().map(crate::proto::Batch::from));
         }
         self.client
             .send_notification::<StatusNotification>(crate::proto::StatusNotification {
                 counts: counts.into(),
                 fanouts,
+                batches,
             })
             .await;
     }

@@ -14,6 +14,7 @@ mod pool;
 mod profiles;
 mod queue;
 mod review;
+mod tasklist;
 
 use common::cli::{group_alive, wait_for};
 use common::TestEnv;
