@@ -108,7 +108,7 @@ pub fn merge_plan(
     let ours = snapshot_tree(&paths.workdir, overlays)?;
     let mut plan = crate::merge::plan(&repo, base, ours, theirs, markers)?;
     if let Choice::Whole(a) = choice {
-        if let Some((file, items)) = crate::batch::boxes_to_check(paths, a) {
+        if let Some((file, items)) = crate::run_record::boxes_to_check(paths, a) {
             check_boxes(&repo, ours, &mut plan, &file, &items)?;
         }
     }

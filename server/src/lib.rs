@@ -39,6 +39,7 @@ pub mod queue;
 pub mod repo;
 pub mod repo_config;
 pub mod review;
+pub mod run_record;
 pub mod snapshot;
 pub mod state;
 pub mod status;

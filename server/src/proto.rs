@@ -229,14 +229,19 @@ pub struct Pick {
     pub attempt: String,
 }
 
-/// The argument of the `fanout.tryAll` code lens ("Run all K tasks").
+/// The argument of the `fanout.tryAll` code lens ("Run all K tasks"): what a click runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TryAllLens {
     pub uri: String,
-    /// How many unchecked items the list has.
-    pub items: usize,
     /// Attempts per item (the effective count).
     pub count: usize,
+}
+
+/// The argument of the `fanout.plan` code lens ("Plan tasks…"): the editor asks for the
+/// goal and sends it as `prompt` with this `uri`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanLens {
+    pub uri: String,
 }
 
 /// The argument of the `fanout.try` code lens: what a click runs, the effective count
@@ -352,9 +357,9 @@ pub enum Outcome {
     },
 }
 
-impl From<&crate::batch::Outcome> for Outcome {
-    fn from(o: &crate::batch::Outcome) -> Self {
-        use crate::batch::Outcome as E;
+impl From<&crate::run_record::Outcome> for Outcome {
+    fn from(o: &crate::run_record::Outcome) -> Self {
+        use crate::run_record::Outcome as E;
         let numbers = |ks: &[usize]| ks.iter().map(|k| k + 1).collect();
         match o {
             E::Merged { attempt, commit } => Outcome::Merged {
@@ -475,8 +480,8 @@ pub struct Integration {
     pub merged: usize,
 }
 
-impl From<&crate::batch::BatchStatus> for Batch {
-    fn from(b: &crate::batch::BatchStatus) -> Self {
+impl From<&crate::status::BatchStatus> for Batch {
+    fn from(b: &crate::status::BatchStatus) -> Self {
         Batch {
             id: b.id.clone(),
             file: b.file.clone(),

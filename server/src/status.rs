@@ -21,7 +21,7 @@ pub struct StatusReport {
     /// The repository's pool of warm worktrees.
     pub pool: crate::pool::PoolSummary,
     /// Its task list runs (`fanout try --all`), their items and integration.
-    pub batches: Vec<crate::batch::BatchStatus>,
+    pub batches: Vec<BatchStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -398,7 +398,7 @@ pub fn report(paths: &RepoPaths) -> Result<StatusReport> {
             verdict,
         });
     }
-    let batches = crate::batch::statuses(&states, &fanouts);
+    let batches = batch_statuses(&states, &fanouts);
     Ok(StatusReport {
         repo: paths.workdir.clone(),
         batches,
@@ -576,5 +576,175 @@ mod tests {
         let mut done = running(Some(1000), serde_json::json!(null));
         done.state = AttemptState::Succeeded;
         assert_eq!(stalled(&done, 2000), None, "only a running agent stalls");
+    }
+}
+
+/// A task list run as the status shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BatchStatus {
+    pub id: String,
+    pub file: String,
+    pub created_at: u64,
+    pub items: Vec<ItemStatus>,
+    /// The integration, once `fanout integrate` has run.
+    pub integration: Option<IntegrationStatus>,
+    /// One line for the run: `3 items: 1 merged, 1 running, 1 waiting`.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ItemStatus {
+    pub number: usize,
+    pub line: usize,
+    pub title: String,
+    pub fanout: Option<String>,
+    /// The attempt the integration takes: the user's pick, else the best.
+    pub chosen: Option<String>,
+    pub outcome: Option<crate::run_record::Outcome>,
+    /// What editors show on the item's line: `✓ merged fa12c3-2`, `⟳ 2 running`,
+    /// `✗ conflicts with 1 (src/a.rs)`, `… waiting for 1, 2`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntegrationStatus {
+    pub attempt: String,
+    pub fanout: String,
+    pub branch: String,
+    pub worktree: PathBuf,
+    pub head: String,
+    pub merged: usize,
+}
+
+/// The runs of the repository with their items' state, from the fanouts' status.
+pub fn batch_statuses(states: &StateDir, fanouts: &[FanoutStatus]) -> Vec<BatchStatus> {
+    crate::run_record::load_all(states)
+        .iter()
+        .map(|b| status_of(b, fanouts))
+        .collect()
+}
+
+fn status_of(b: &crate::run_record::BatchRecord, fanouts: &[FanoutStatus]) -> BatchStatus {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let items: Vec<ItemStatus> = b
+        .items
+        .iter()
+        .enumerate()
+        .map(|(k, item)| {
+            let f = item
+                .fanout
+                .as_deref()
+                .and_then(|id| fanouts.iter().find(|f| f.id == id));
+            let chosen = item.pick.clone().or_else(|| f.and_then(|f| f.best.clone()));
+            let (kind, label) = item_label(item, f, chosen.as_deref());
+            *counts.entry(kind).or_default() += 1;
+            ItemStatus {
+                number: k + 1,
+                line: item.line,
+                title: item.title.clone(),
+                fanout: item.fanout.clone(),
+                chosen,
+                outcome: item.outcome.clone(),
+                label: crate::text::escape_line(&label).into_owned(),
+            }
+        })
+        .collect();
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let summary = format!(
+        "{} item{}: {}",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" },
+        parts.join(", ")
+    );
+    BatchStatus {
+        id: b.id.clone(),
+        file: b.file.clone(),
+        created_at: b.created_at,
+        integration: b.integration.as_ref().map(|i| IntegrationStatus {
+            attempt: i.attempt.clone(),
+            fanout: i.fanout.clone(),
+            branch: i.branch.clone(),
+            worktree: i.worktree.clone(),
+            head: i.head.clone(),
+            merged: b
+                .items
+                .iter()
+                .filter(|i| matches!(i.outcome, Some(crate::run_record::Outcome::Merged { .. })))
+                .count(),
+        }),
+        items,
+        summary,
+    }
+}
+
+/// (kind for the summary, label) of one item.
+fn item_label(
+    item: &crate::run_record::BatchItem,
+    f: Option<&FanoutStatus>,
+    chosen: Option<&str>,
+) -> (&'static str, String) {
+    let names = |ks: &[usize]| {
+        ks.iter()
+            .map(|k| format!("{}", k + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &item.outcome {
+        Some(crate::run_record::Outcome::Merged { attempt, .. }) => {
+            return ("merged", format!("✓ merged {attempt}"))
+        }
+        Some(crate::run_record::Outcome::Conflicted { with, paths, .. }) => {
+            let on = paths.first().cloned().unwrap_or_default();
+            let label = if with.is_empty() {
+                format!("✗ conflicts ({on})")
+            } else {
+                format!("✗ conflicts with {} ({on})", names(with))
+            };
+            return ("conflicted", label);
+        }
+        Some(crate::run_record::Outcome::VerifyBroke { attempt, .. }) => {
+            return (
+                "broke verify",
+                format!("✗ {attempt} broke verify when merged"),
+            )
+        }
+        _ => {}
+    }
+    let Some(f) = f else {
+        return match &item.outcome {
+            Some(crate::run_record::Outcome::Waiting { after }) => (
+                "waiting",
+                format!("… waiting for {} (then `fanout integrate`)", names(after)),
+            ),
+            Some(crate::run_record::Outcome::NotReady { why }) => ("not started", why.clone()),
+            _ if !item.after.is_empty() => {
+                ("waiting", format!("… waiting for {}", names(&item.after)))
+            }
+            _ => ("not started", "not started".into()),
+        };
+    };
+    let c = f.attempts.iter().fold(Counts::default(), |mut c, a| {
+        match a.state {
+            AttemptState::Running => c.running += 1,
+            AttemptState::Queued => c.queued += 1,
+            AttemptState::Succeeded => c.succeeded += 1,
+            AttemptState::Failed | AttemptState::Interrupted => c.failed += 1,
+            _ => {}
+        }
+        c
+    });
+    if c.active() > 0 {
+        let mut parts = Vec::new();
+        if c.running > 0 {
+            parts.push(format!("{} running", c.running));
+        }
+        if c.queued > 0 {
+            parts.push(format!("{} queued", c.queued));
+        }
+        return ("running", format!("⟳ {}", parts.join(", ")));
+    }
+    match chosen {
+        Some(a) => ("ready", format!("★ {a} ready to integrate")),
+        None => ("without a change", "∅ no attempt with a change".into()),
     }
 }

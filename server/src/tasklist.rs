@@ -102,6 +102,11 @@ fn checkbox(line: &str) -> Option<(bool, &str)> {
     }
 }
 
+/// An item's title from its text after the checkbox: without an inline `(after: ...)`.
+pub fn title_of(text: &str) -> String {
+    split_inline_after(text.trim()).0.to_string()
+}
+
 /// "Self-play (after: MCTS)" → ("Self-play", Some("MCTS")).
 fn split_inline_after(text: &str) -> (&str, Option<&str>) {
     if let Some(open) = text.rfind('(') {

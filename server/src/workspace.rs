@@ -20,9 +20,7 @@ use std::time::Duration;
 
 pub use crate::accept::{EditorAccept, EditorCan, EditorTransaction};
 pub use crate::apply::{Accepted, Refusal, Transaction};
-pub use crate::batch::{
-    BatchRequest, BatchStarted, BatchStatus, IntegrateReport, IntegrateRequest, ItemReport, Outcome,
-};
+pub use crate::batch::{BatchRequest, BatchStarted, IntegrateReport, IntegrateRequest, ItemReport};
 pub use crate::cleanup::GcReport;
 pub use crate::compare::Comparison;
 pub use crate::compare_view::render as render_comparison;
@@ -33,9 +31,11 @@ pub use crate::inspect::Choice;
 pub use crate::merge::{FileChange, MergePlan};
 pub use crate::pool::{PoolSummary, WarmReport};
 pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
+pub use crate::run_record::Outcome;
 pub use crate::snapshot::Overlay as Buffer;
 pub use crate::state::{AttemptRecord, Role};
-pub use crate::task::Task;
+pub use crate::status::{BatchStatus, ItemStatus};
+pub use crate::task::{Task, CHECKBOX};
 
 /// Settings a front end puts over the configuration files (the editor's `attempts` and
 /// `agents`). Merged once, here: editor settings > `.fanout.toml` > user config > defaults.
@@ -55,6 +55,11 @@ impl Overrides {
             config.agents = self.agents.clone();
         }
     }
+}
+
+/// A task list item's title as the runs name it: its text without an inline `(after: ...)`.
+pub fn item_title(text: &str) -> String {
+    crate::tasklist::title_of(text)
 }
 
 /// One repository, opened.

@@ -164,13 +164,20 @@ pub fn lenses(
         (Some(file), Some(r)) => r.fanouts.iter().filter(|f| f.task.file == file).collect(),
         _ => Vec::new(),
     };
+    let run = match (file, report) {
+        (Some(file), Some(r)) => r.batches.iter().rev().find(|b| b.file == file),
+        _ => None,
+    };
+    let list_lenses = task_list_lenses(tasks, uri, file, run, count);
+    let first_line_columns = list_lenses.len() as u32;
+    out.extend(list_lenses);
     for task in tasks {
         let line = (task.line - 1) as u32;
         // Each lens of a line gets its own column, in the order they are meant to be read
         // (Try, then each attempt followed by its Accept, by attempt number): Neovim sorts a
         // line's lenses by start column with an unstable sort, so equal columns come out
         // shuffled. A column past the line's end is the line's end for every client (LSP).
-        let mut column = 0u32;
+        let mut column = if line == 0 { first_line_columns } else { 0 };
         let mut next_range = || {
             let at = Position::new(line, column);
             column += 1;
@@ -187,6 +194,14 @@ pub fn lenses(
             crate::proto::Command::Try,
             serde_json::to_value(arg).unwrap_or_default(),
         ));
+        // A task list item of the run: where it stands (waiting, merged, conflicted).
+        if let Some(item) = run.and_then(|b| run_item(b, task, tasks)) {
+            let (command, arg) = match &item.chosen {
+                Some(a) => (crate::proto::Command::OpenDiff, json!({"attempt": a})),
+                None => (crate::proto::Command::Status, json!({})),
+            };
+            out.push(lens(next_range(), item.label.clone(), command, arg));
+        }
         for f in fanouts.iter().filter(|f| belongs_to(f, task, tasks)) {
             let mut attempts: Vec<&AttemptStatus> = f.attempts.iter().collect();
             attempts.sort_by_key(|a| a.n);
@@ -210,6 +225,108 @@ pub fn lenses(
         }
     }
     out
+}
+
+/// The lenses of a task list's first line: `Plan tasks…`, `Run all K tasks`, and once it
+/// has a run, `Integrate` and its integration's title (opening its diff) with `Accept`.
+fn task_list_lenses(
+    tasks: &[Task],
+    uri: &str,
+    file: Option<&str>,
+    run: Option<&crate::workspace::BatchStatus>,
+    count: usize,
+) -> Vec<CodeLens> {
+    let is_list = file.is_some_and(|f| {
+        f.rsplit('/')
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case("tasks.md"))
+    });
+    if !is_list {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut column = 0u32;
+    let mut next_range = || {
+        let at = Position::new(0, column);
+        column += 1;
+        Range { start: at, end: at }
+    };
+    let items = tasks
+        .iter()
+        .filter(|t| t.marker == crate::workspace::CHECKBOX)
+        .count();
+    out.push(lens(
+        next_range(),
+        "Plan tasks…".into(),
+        crate::proto::Command::Plan,
+        serde_json::to_value(crate::proto::PlanLens {
+            uri: uri.to_string(),
+        })
+        .unwrap_or_default(),
+    ));
+    if items > 0 {
+        out.push(lens(
+            next_range(),
+            format!(
+                "Run all {items} task{} ({count} approaches each)",
+                if items == 1 { "" } else { "s" }
+            ),
+            crate::proto::Command::TryAll,
+            serde_json::to_value(crate::proto::TryAllLens {
+                uri: uri.to_string(),
+                count,
+            })
+            .unwrap_or_default(),
+        ));
+    }
+    if let Some(b) = run {
+        out.push(lens(
+            next_range(),
+            format!("Integrate ({})", b.summary),
+            crate::proto::Command::Integrate,
+            json!({"uri": uri}),
+        ));
+        if let Some(i) = &b.integration {
+            out.push(lens(
+                next_range(),
+                format!("integration: {} of {} merged", i.merged, b.items.len()),
+                crate::proto::Command::OpenDiff,
+                json!({"attempt": i.attempt}),
+            ));
+            if i.merged > 0 {
+                out.push(lens(
+                    next_range(),
+                    "Accept the integration".into(),
+                    crate::proto::Command::Accept,
+                    json!({"attempt": i.attempt}),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The item of a task list run that `task` is: by its title, the nearest line among equals.
+fn run_item<'a>(
+    b: &'a crate::workspace::BatchStatus,
+    task: &Task,
+    all: &[Task],
+) -> Option<&'a crate::workspace::ItemStatus> {
+    if task.marker != crate::workspace::CHECKBOX {
+        return None;
+    }
+    let title = |text: &str| crate::workspace::item_title(text);
+    let mine = title(&task.text);
+    let item = b
+        .items
+        .iter()
+        .filter(|i| title(&i.title) == mine)
+        .min_by_key(|i| i.line.abs_diff(task.line))?;
+    let nearest = all
+        .iter()
+        .filter(|t| t.marker == crate::workspace::CHECKBOX && title(&t.text) == mine)
+        .min_by_key(|t| t.line.abs_diff(item.line));
+    nearest.is_some_and(|n| n.line == task.line).then_some(item)
 }
 
 /// Whether fanout `f` was started from `task`. Lines move as the user edits above the task,
