@@ -302,6 +302,7 @@ pub fn gc(paths: &RepoPaths, user: &Config, max_age_secs: u64) -> Result<GcRepor
         }
     }
     sweep(paths, user, &states, &mut report)?;
+    crate::run_record::sweep(&states);
     let repo = paths.open()?;
     for name in repo.worktrees()?.iter().flatten() {
         if !name.starts_with("fanout-") {

@@ -3,6 +3,7 @@
 //! `batch`; this is the ground it stands on, read by `status` and `inspect` too.
 
 use crate::error::{Error, IoContext, Result};
+use crate::ids::now_secs;
 use crate::repo::RepoPaths;
 use crate::state::{AttemptRecord, Role, StateDir};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,39 @@ pub(crate) fn record_path(states: &StateDir, id: &str) -> PathBuf {
 
 pub(crate) fn write(states: &StateDir, b: &BatchRecord) -> Result<()> {
     crate::state::write_json_atomic(&record_path(states, &b.id), b)
+}
+
+impl BatchRecord {
+    /// Its items' fanouts and its integration's, as started so far.
+    pub fn fanouts(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|i| i.fanout.clone())
+            .chain(self.integration.as_ref().map(|i| i.fanout.clone()))
+            .collect()
+    }
+}
+
+/// Remove a run's record (its fanouts are discarded separately).
+pub fn remove(states: &StateDir, id: &str) {
+    states.remove_dir(&batches_dir(states).join(id));
+}
+
+/// Remove the records of runs none of whose fanouts is left (discarded one by one, or gc'd).
+pub fn sweep(states: &StateDir) -> Vec<String> {
+    let mut removed = Vec::new();
+    for b in load_all(states) {
+        let left = b
+            .fanouts()
+            .iter()
+            .any(|f| states.fanout_dir(f).join("fanout.json").exists());
+        let old = now_secs().saturating_sub(b.created_at) > 60;
+        if !left && old {
+            remove(states, &b.id);
+            removed.push(b.id);
+        }
+    }
+    removed
 }
 
 /// Every task list run of the repository, oldest first.

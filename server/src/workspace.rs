@@ -540,7 +540,31 @@ impl Workspace {
     /// does not stop the others, and each outcome is reported.
     pub fn stop(&self, ids: &[String], discard: bool, force: bool) -> Result<StopReport> {
         let mut targets: Vec<AttemptRecord> = Vec::new();
+        // A task list run's id names all its fanouts and its integration.
+        let mut runs = Vec::new();
+        let mut named_ids = Vec::new();
         for id in ids {
+            match self.target(id) {
+                Err(Error::UnknownId(_)) => {
+                    let run = crate::run_record::load_all(&self.states)
+                        .into_iter()
+                        .filter(|b| b.id.starts_with(id.as_str()))
+                        .collect::<Vec<_>>();
+                    let [run] = run.as_slice() else {
+                        return Err(Error::UnknownId(id.clone()));
+                    };
+                    let states = &self.states;
+                    named_ids.extend(
+                        run.fanouts()
+                            .into_iter()
+                            .filter(|f| states.fanout_dir(f).join("fanout.json").exists()),
+                    );
+                    runs.push(run.id.clone());
+                }
+                _ => named_ids.push(id.clone()),
+            }
+        }
+        for id in &named_ids {
             let mut named = self.attempts_of(id)?;
             // A fanout's review goes with it (after its attempts).
             if let Target::Fanout(f, _) = self.target(id)? {
@@ -579,6 +603,11 @@ impl Workspace {
                     attempt: a.id.clone(),
                     error: e.to_string(),
                 }),
+            }
+        }
+        if discard && report.failed.is_empty() {
+            for run in &runs {
+                crate::run_record::remove(&self.states, run);
             }
         }
         Ok(report)

@@ -245,6 +245,16 @@ fn try_all_caps_running_agents_waits_for_dependencies_and_integrates() {
         .find(|a| a["id"] == integration.as_str())
         .unwrap();
     assert!(a["accepted_at"].is_u64(), "{a:#}");
+
+    // The run's id discards all of it: every item's fanout, the integration and its branch.
+    let run = started["batch"].as_str().unwrap();
+    env.ok(&["discard", run]);
+    let s = env.status();
+    assert_eq!(s["fanouts"], json!([]), "{s:#}");
+    assert_eq!(s["batches"], json!([]), "{s:#}");
+    assert!(!env
+        .git(&["branch", "--list", "fanout/*"])
+        .contains("integration"));
 }
 
 #[test]
