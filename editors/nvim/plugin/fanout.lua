@@ -18,14 +18,16 @@ vim.api.nvim_create_user_command('Fanout', function(opts)
   require('fanout.commands').run(opts)
 end, {
   nargs = '*',
-  desc = 'fanout: try|status|diff|accept|discard|cancel|log',
+  desc = 'fanout: try|status|diff|accept|discard|cancel|log|compare|review|synthesize|plan|tryall|integrate',
   complete = function(arglead, cmdline, cursorpos)
     return require('fanout.commands').complete(arglead, cmdline, cursorpos)
   end,
 })
 
 -- Lens commands handled in the editor: openDiff gets a native diff view instead of the
--- server's fallback (a .diff file); try and accept report their outcome here.
+-- server's fallback (a .diff file); try and accept report their outcome here; `Plan tasks…`
+-- asks for the goal; `Run all` and `Integrate` say what they did; a task list item's label
+-- (`fanout.status` before the item has an attempt) opens the status window.
 vim.lsp.commands['fanout.openDiff'] = function(command, ctx)
   require('fanout.diff').from_lens(command, ctx)
 end
@@ -34,6 +36,18 @@ vim.lsp.commands['fanout.try'] = function(command, ctx)
 end
 vim.lsp.commands['fanout.accept'] = function(command, ctx)
   require('fanout').accept_lens(command, ctx)
+end
+vim.lsp.commands['fanout.plan'] = function(command, ctx)
+  require('fanout').plan_lens(command, ctx)
+end
+vim.lsp.commands['fanout.tryAll'] = function(command, ctx)
+  require('fanout').tryall_lens(command, ctx)
+end
+vim.lsp.commands['fanout.integrate'] = function(command, ctx)
+  require('fanout').integrate_lens(command, ctx)
+end
+vim.lsp.commands['fanout.status'] = function()
+  require('fanout').status()
 end
 
 if vim.g.fanout_autostart ~= false then

@@ -61,6 +61,52 @@ subcommands.try = {
   end,
 }
 
+subcommands.plan = {
+  -- :Fanout plan [goal...]   (no goal: asked with vim.ui.input)
+  run = function(args)
+    api().plan({ goal = #args > 0 and table.concat(args, ' ') or nil })
+  end,
+}
+
+subcommands.tryall = {
+  -- :Fanout tryall [N] [agent...]   (the current buffer's task list)
+  run = function(args)
+    local count
+    if args[1] and args[1]:match('^%d+$') then
+      count = tonumber(table.remove(args, 1))
+    end
+    api().tryall({ count = count, agents = args })
+  end,
+  complete = function(arglead)
+    return subcommands.try.complete(arglead)
+  end,
+}
+
+subcommands.integrate = {
+  -- :Fanout integrate [ITEM=ATTEMPT...] [rebuild]
+  run = function(args)
+    local picks, rebuild = {}, false
+    for _, word in ipairs(args) do
+      local item, attempt = word:match('^(.-)=(.+)$')
+      if word == 'rebuild' then
+        rebuild = true
+      elseif item and item ~= '' then
+        table.insert(picks, { item = item, attempt = attempt })
+      else
+        vim.notify(
+          ('fanout: integrate takes ITEM=ATTEMPT picks and `rebuild`, not %q'):format(word),
+          vim.log.levels.ERROR
+        )
+        return
+      end
+    end
+    api().integrate({ picks = picks, rebuild = rebuild })
+  end,
+  complete = function()
+    return { 'rebuild' }
+  end,
+}
+
 --- Fanout ids for completion, from the cached state.
 local function fanout_ids()
   local client = require('fanout.client').for_buf(0)

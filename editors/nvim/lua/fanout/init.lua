@@ -157,6 +157,148 @@ function M.try_lens(command, ctx)
   M.try({ bufnr = bufnr, line = arg.line, count = arg.count, agents = arg.agents, prompt = arg.prompt })
 end
 
+--- The task list the server sees in a buffer: the `uri` of its task list lenses (`Plan
+--- tasks…`, `Run all K tasks`, `Integrate`, which the server puts on a TASKS.md's first line),
+--- or nil when the buffer shows none.
+---@param bufnr integer
+---@return string|nil
+local function task_list_uri(bufnr)
+  for _, l in ipairs(lens.get(bufnr)) do
+    local c = l.command.command
+    if c == 'fanout.plan' or c == 'fanout.tryAll' or c == 'fanout.integrate' then
+      local arg = (l.command.arguments or {})[1]
+      if type(arg) == 'table' and type(arg.uri) == 'string' then
+        return arg.uri
+      end
+    end
+  end
+end
+
+local function buf_of(opts)
+  return (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
+end
+
+--- `:Fanout plan [goal]` and the `Plan tasks…` lens: a lead agent writes or extends the task
+--- list (`opts.uri`, else the buffer's when it is one, else the server's default: TASKS.md at
+--- the repository's root) for the goal, asked with vim.ui.input when not given. Its result is
+--- an attempt: diff it, accept it.
+---@param opts { goal: string|nil, uri: string|nil, agent: string|nil, bufnr: integer|nil }|nil
+function M.plan(opts)
+  opts = opts or {}
+  local bufnr = buf_of(opts)
+  local client = client_mod.require(bufnr)
+  if not client then
+    return
+  end
+  local uri = opts.uri or task_list_uri(bufnr)
+  local where = uri and vim.fn.fnamemodify(vim.uri_to_fname(uri), ':t') or "TASKS.md at the repository's root"
+  local function run(goal)
+    goal = goal and vim.trim(goal) or ''
+    if goal == '' then
+      vim.notify('fanout: no goal given, nothing planned', vim.log.levels.WARN)
+      return
+    end
+    local arg = { prompt = goal, uri = uri, agent = opts.agent }
+    client_mod.execute(client, 'fanout.plan', arg, function(result)
+      result = result or {}
+      vim.notify(('fanout: the lead is planning %s (%s); :Fanout diff %s, then :Fanout accept'):format(
+        where,
+        table.concat(result.attempts or {}, ', '),
+        (result.attempts or {})[1] or ''
+      ))
+      M.refresh_status(client)
+    end, bufnr)
+  end
+  if opts.goal and vim.trim(opts.goal) ~= '' then
+    run(opts.goal)
+  else
+    vim.ui.input({ prompt = ('fanout: the goal (a lead writes %s for it): '):format(where) }, function(goal)
+      if goal ~= nil then
+        run(goal)
+      end
+    end)
+  end
+end
+
+--- `fanout.plan` lens (`{uri}`, no goal): asks for the goal.
+function M.plan_lens(command, ctx)
+  local arg = (command.arguments or {})[1] or {}
+  M.plan({ uri = arg.uri, bufnr = arg.uri and vim.uri_to_bufnr(arg.uri) or ctx.bufnr })
+end
+
+--- `:Fanout tryall [N] [agent...]` and the `Run all K tasks` lens: every unchecked item of
+--- the task list (`opts.uri`, else the buffer's), each a fanout, all from one snapshot; items
+--- whose `after:` is not done yet wait for `:Fanout integrate`.
+---@param opts { count: integer|nil, agents: string[]|nil, uri: string|nil, bufnr: integer|nil }|nil
+function M.tryall(opts)
+  opts = opts or {}
+  local bufnr = buf_of(opts)
+  local client = client_mod.require(bufnr)
+  if not client then
+    return
+  end
+  local arg = {
+    uri = opts.uri or task_list_uri(bufnr) or vim.uri_from_bufnr(bufnr),
+    count = opts.count,
+    agents = (opts.agents and #opts.agents > 0) and opts.agents or nil,
+  }
+  client_mod.execute(client, 'fanout.tryAll', arg, function(result)
+    result = result or {}
+    local started, waiting = {}, {}
+    for _, s in ipairs(result.started or {}) do
+      started[#started + 1] = s.title
+    end
+    for _, w in ipairs(result.waiting or {}) do
+      waiting[#waiting + 1] = ('%s (after %s)'):format(w.title, table.concat(w.after or {}, ', '))
+    end
+    local message = ('fanout: started %s from %s'):format(#started > 0 and table.concat(started, ', ') or 'nothing', result.file or '?')
+    if #waiting > 0 then
+      message = message .. '; waiting: ' .. table.concat(waiting, ', ')
+    end
+    vim.notify(message)
+    M.refresh_status(client)
+    lens.refresh_buf(client, bufnr)
+  end, bufnr)
+end
+
+--- `fanout.tryAll` lens (`{uri, count}`): runs at once, as its title says.
+function M.tryall_lens(command, ctx)
+  local arg = (command.arguments or {})[1] or {}
+  M.tryall({ uri = arg.uri, count = arg.count, bufnr = arg.uri and vim.uri_to_bufnr(arg.uri) or ctx.bufnr })
+end
+
+--- `:Fanout integrate [ITEM=ATTEMPT...] [rebuild]` and the `Integrate` lens: merges each item's
+--- chosen attempt (`picks`, else the best) onto the run's integration branch, verify after
+--- each, and shows what it did with each item (the server's words) in a scratch buffer. The
+--- run: `opts.batch`, else the latest of the task list `opts.uri` (else the buffer's), else
+--- the latest.
+---@param opts { batch: string|nil, uri: string|nil, picks: { item: string, attempt: string }[]|nil, rebuild: boolean|nil, bufnr: integer|nil }|nil
+function M.integrate(opts)
+  opts = opts or {}
+  local bufnr = buf_of(opts)
+  local client = client_mod.require(bufnr)
+  if not client then
+    return
+  end
+  local arg = {
+    batch = opts.batch,
+    uri = not opts.batch and (opts.uri or task_list_uri(bufnr)) or nil,
+    picks = (opts.picks and #opts.picks > 0) and opts.picks or nil,
+    rebuild = opts.rebuild or nil,
+  }
+  client_mod.execute(client, 'fanout.integrate', arg, function(result)
+    M.refresh_status(client)
+    lens.refresh_client(client.id)
+    require('fanout.integrate_view').show(result or {})
+  end, bufnr)
+end
+
+--- `fanout.integrate` lens (`{uri}`).
+function M.integrate_lens(command, ctx)
+  local arg = (command.arguments or {})[1] or {}
+  M.integrate({ uri = arg.uri, bufnr = arg.uri and vim.uri_to_bufnr(arg.uri) or ctx.bufnr })
+end
+
 --- Runs fn(attempt_id) for the given id, or for one the user picks.
 local function with_attempt(client, id, pick_opts, fn)
   if id and id ~= '' then

@@ -10,6 +10,7 @@ local M = {}
 ---@field succeeded integer
 ---@field failed integer
 ---@field fanouts table[] fanout objects of `fanout status --json`
+---@field batches table[] task list runs (`batches` of `fanout status --json`)
 ---@field repo string|nil
 ---@field generation integer bumped on every update
 
@@ -39,6 +40,7 @@ function M.set(client_id, status, source, generation)
     succeeded = status.succeeded or 0,
     failed = status.failed or 0,
     fanouts = status.fanouts or {},
+    batches = status.batches or {},
     repo = status.repo or (old and old.repo),
     generation = (old and old.generation or 0) + 1,
   }

@@ -34,6 +34,34 @@ local function build(status)
   elseif #status.fanouts == 0 then
     table.insert(lines, '  no fanouts in this repository')
   else
+    -- Task list runs first: each item with the server's label, then the integration, each
+    -- line standing for the attempt the integration takes (keys act on it).
+    local batches = vim.deepcopy(status.batches or {})
+    table.sort(batches, function(a, b)
+      return (a.created_at or 0) > (b.created_at or 0)
+    end)
+    for _, b in ipairs(batches) do
+      if #lines > 0 then
+        table.insert(lines, '')
+      end
+      table.insert(lines, (' %s  %s  (run %s)'):format(b.file, b.summary or '', b.id))
+      highlights[#lines] = 'Title'
+      for _, it in ipairs(b.items or {}) do
+        table.insert(lines, ('   %s. %s   %s'):format(it.number, it.title, it.label or ''))
+        local chosen = type(it.chosen) == 'string' and it.chosen or nil
+        if chosen then
+          targets[#lines] = { attempt = chosen, fanout = it.fanout }
+        elseif type(it.fanout) == 'string' then
+          targets[#lines] = { fanout = it.fanout }
+        end
+      end
+      local i = type(b.integration) == 'table' and b.integration or nil
+      if i then
+        local a = state.find(view.client_id, i.attempt)
+        table.insert(lines, ('   integration   %s   %s'):format(a and format.attempt(a) or i.branch, i.attempt))
+        targets[#lines] = { attempt = i.attempt, fanout = i.fanout }
+      end
+    end
     local current
     for _, item in ipairs(state.attempts(view.client_id)) do
       if item.fanout ~= current then
