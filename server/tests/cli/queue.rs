@@ -22,10 +22,19 @@ pub fn capped_repo(max: usize, files: &[(&str, &str)]) -> TestEnv {
 }
 
 /// The test's `gated` agents alive now, counted from /proc (their environment names this
-/// test's release files): processes, not what any record says.
+/// test's release files): processes, not what any record says. Counted by attempt: one
+/// agent may be several processes for a moment (a `python3` shim that execs the real one).
 pub fn live_agents(env: &TestEnv) -> usize {
+    let mut attempts: Vec<String> = agents_alive(env).into_iter().map(|(_, a)| a).collect();
+    attempts.sort();
+    attempts.dedup();
+    attempts.len()
+}
+
+/// The `gated` agents' processes alive now: (pid, its attempt), for messages.
+pub fn agents_alive(env: &TestEnv) -> Vec<(String, String)> {
     let needle = format!("FAKE_AGENT_WAIT={}/release-", env.base().display());
-    let mut count = 0;
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -42,10 +51,15 @@ pub fn live_agents(env: &TestEnv) -> usize {
                 .split(|b| *b == 0)
                 .any(|v| v.starts_with(needle.as_bytes()))
         {
-            count += 1;
+            let attempt = environ
+                .split(|b| *b == 0)
+                .find_map(|v| v.strip_prefix(b"FANOUT_ATTEMPT="))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            found.push((name.to_string_lossy().into_owned(), attempt));
         }
     }
-    count
+    found
 }
 
 fn attempts(status: &Value) -> Vec<Value> {
@@ -85,7 +99,13 @@ fn max_running_caps_the_agents_alive_across_fanouts() {
         positions.sort();
         running == 2 && positions == [1, 2]
     });
-    assert_eq!(live_agents(&env), 2, "the cap counts processes alive");
+    assert_eq!(
+        live_agents(&env),
+        2,
+        "the cap counts processes alive: {:?} while the status says {:#}",
+        agents_alive(&env),
+        env.status()
+    );
     let queued = in_state(&s, "queued");
     let next = queued.iter().find(|a| a["queue_position"] == 1).unwrap();
     let last = queued.iter().find(|a| a["queue_position"] == 2).unwrap();
@@ -127,13 +147,26 @@ fn max_running_caps_the_agents_alive_across_fanouts() {
     let pid = env.record(f, n.parse().unwrap())["supervisor_pid"]
         .as_i64()
         .unwrap();
+    // Once its agent has printed its first line: one killed before would die on writing
+    // it to the dead supervisor's pipe, which is not what this looks at.
+    let printed = env
+        .repo
+        .join(format!(".git/fanout/fanouts/{f}/{n}/first-output"));
+    wait_for("the victim's first output", Duration::from_secs(60), || {
+        printed.exists().then_some(())
+    });
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     env.wait_status("the killed attempt to show as interrupted", |s| {
         attempts(s)
             .iter()
             .any(|a| a["id"] == victim.as_str() && a["state"] == "interrupted")
     });
-    assert_eq!(live_agents(&env), 2, "the orphan still runs");
+    assert_eq!(
+        live_agents(&env),
+        2,
+        "the orphan still runs: {:?}",
+        agents_alive(&env)
+    );
     assert_eq!(env.attempt(&next_id)["state"], "queued");
 
     // Its agent ends: the slot is free, the queued attempt starts.
@@ -143,7 +176,7 @@ fn max_running_caps_the_agents_alive_across_fanouts() {
             .iter()
             .any(|a| a["id"] == next_id.as_str() && a["state"] == "running")
     });
-    assert!(live_agents(&env) <= 2);
+    assert!(live_agents(&env) <= 2, "{:?}", agents_alive(&env));
 
     for id in [&other, &next_id] {
         env.release(id);
