@@ -3,7 +3,11 @@
 // The story: open a repository with a TODO, see the lens, run "Fanout: Try N Approaches" with a
 // fake agent, wait for the status bar to count the attempts done, open a diff, take a hunk of
 // attempt #1 and one of #2 together from the Fanout tree view and undo that, accept, check the
-// file's text, take a screenshot.
+// file's text, take a screenshot. Then a task list: click `Run all 2 tasks` on a TASKS.md of two
+// independent items (the team fixture agent writes each item's file), wait for both items'
+// `ready to integrate` lenses and the run in the Fanout view, run "Fanout: Integrate" (each
+// item's outcome in the server's words), accept the integration from its lens, see the boxes
+// checked in the buffer, and start a lead from the `Plan tasks…` lens with a goal typed in.
 //
 // Run by tests/vscode/run, which provides (environment):
 //   CODE_SERVER   the code-server executable
@@ -35,6 +39,7 @@ const VSIX = env('FANOUT_VSIX');
 const FANOUT_BIN = env('FANOUT_BIN', path.join(repoRoot, 'target', 'debug', 'fanout'));
 const WORK = env('E2E_WORK', path.join(repoRoot, 'tests', '.work', 'vscode'));
 const FAKE_AGENT = path.join(repoRoot, 'tests', 'fixtures', 'agents', 'fake-agent');
+const TEAM_AGENT = path.join(repoRoot, 'tests', 'fixtures', 'agents', 'team-agent');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 // Generous for a 2-core CI machine; the happy path takes a fraction of these.
@@ -53,6 +58,21 @@ const ACCEPTED_LIB_RS = `pub fn parse(input: &str) -> Vec<&str> {
     input.split(',').collect()
 }
 `;
+// The task list: two independent items, each writing its own file (the team agent's spec).
+const TASKS_MD = `# Game
+
+- [ ] Board
+  Done when: board.py exists
+  Touches: board.py
+- [ ] Search
+  Touches: search.py
+`;
+const TEAM_SPEC = {
+    Board: { 'board.py': 'BOARD = {attempt}\n' },
+    Search: { 'search.py': 'def search():\n    return {attempt}\n' },
+};
+// What the lead writes for the goal of `Plan tasks…`.
+const PLANNED_TASKS_MD = `${TASKS_MD}- [ ] Clock\n  Touches: clock.py\n`;
 
 let tmp; // everything of this run: home, config, data, repo, profiles
 let repo;
@@ -205,6 +225,21 @@ async function editorText(editor) {
 
 // ---- setup and teardown ----------------------------------------------------------------------
 
+const userConfig = () => path.join(tmp, 'config', 'fanout', 'config.toml');
+
+/** fanout's user config: the attempt count and roster; both agents are always defined. */
+function config({ attempts, agents }) {
+    return `attempts = ${attempts}
+max_running = 16
+agents = ${JSON.stringify(agents)}
+lead = "team"
+[agent.fake]
+command = ["python3", ${JSON.stringify(FAKE_AGENT)}, "{prompt_file}"]
+[agent.team]
+command = ["python3", ${JSON.stringify(TEAM_AGENT)}, "{prompt_file}"]
+`;
+}
+
 before(async () => {
     fs.mkdirSync(WORK, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fanout-vscode-e2e-'));
@@ -224,16 +259,13 @@ before(async () => {
         LANG: 'C.UTF-8',
         FANOUT_LOG: 'debug',
         GIT_CONFIG_NOSYSTEM: '1',
+        // The team agent's items and plan (tests/fixtures/agents/team-agent).
+        TEAM_AGENT_SPEC: path.join(tmp, 'team-spec.json'),
+        TEAM_AGENT_PLAN: path.join(tmp, 'team-plan.json'),
     };
-    fs.writeFileSync(
-        path.join(tmp, 'config', 'fanout', 'config.toml'),
-        `attempts = 3
-max_running = 16
-agents = ["fake"]
-[agent.fake]
-command = ["python3", ${JSON.stringify(FAKE_AGENT)}, "{prompt_file}"]
-`,
-    );
+    fs.writeFileSync(userConfig(), config({ attempts: 3, agents: ['fake'] }));
+    fs.writeFileSync(childEnv.TEAM_AGENT_SPEC, JSON.stringify(TEAM_SPEC));
+    fs.writeFileSync(childEnv.TEAM_AGENT_PLAN, JSON.stringify({ file: 'TASKS.md', text: PLANNED_TASKS_MD }));
     fs.writeFileSync(
         path.join(tmp, 'user-data', 'User', 'settings.json'),
         JSON.stringify(
@@ -266,6 +298,7 @@ command = ["python3", ${JSON.stringify(FAKE_AGENT)}, "{prompt_file}"]
     repo = path.join(tmp, 'repo');
     fs.writeFileSync(path.join(repo, 'src', 'lib.rs'), LIB_RS);
     fs.writeFileSync(path.join(repo, 'README.md'), '# demo\n');
+    fs.writeFileSync(path.join(repo, 'TASKS.md'), TASKS_MD);
     git('init', '-q', '-b', 'main');
     git('config', 'user.name', 'fanout e2e');
     git('config', 'user.email', 'e2e@fanout.invalid');
@@ -588,5 +621,85 @@ describe('fanout in VS Code', () => {
         assert.ok(fs.statSync(shot).size > 10_000);
         assert.equal(await page.locator('.codelens-decoration').count(), 0, 'the lenses of the accepted task are gone');
         log(`screenshot: ${shot}`);
+    });
+
+    // ---- a task list: Run all, Integrate, accept the integration, Plan tasks… ----------------
+
+    /** The text of `name`'s tab, made the active editor, once it shows a line with `shown`. */
+    const textOf = async (name, shown) => {
+        const tab = page.locator('.tabs-container .tab', { has: page.locator('.label-name', { hasText: exactly(name) }) }).first();
+        await tab.waitFor({ timeout: STEP_MS });
+        await tab.click();
+        await activeTab(name).waitFor({ timeout: STEP_MS });
+        const editor = page.locator('.editor-group-container.active .monaco-editor').first();
+        await editor.locator('.view-line', { hasText: shown }).first().waitFor({ timeout: STEP_MS });
+        return editorText(editor);
+    };
+
+    step('shows the task list lenses on TASKS.md, with the count of the config in force', async () => {
+        // The user's config now runs the team agent, 2 attempts per task: read by the server
+        // for every lens and command, so the lens of the file opened now says so.
+        fs.writeFileSync(userConfig(), config({ attempts: 2, agents: ['team'] }));
+        await openFile('TASKS.md');
+        await lens('Plan tasks\u2026').waitFor({ timeout: STEP_MS });
+        await lens('Run all 2 tasks (2 approaches each)').waitFor({ timeout: STEP_MS });
+        await lens('Try 2 approaches').nth(1).waitFor({ timeout: STEP_MS });
+    });
+
+    step('runs every item from the "Run all 2 tasks" lens', async () => {
+        await lens('Run all 2 tasks').click();
+        await page.locator('.notification-toast', { hasText: 'started Board, Search from TASKS.md' }).waitFor({ timeout: STEP_MS });
+    });
+
+    step("shows each item's label from the server once its attempts are done", async () => {
+        // `★ <attempt> ready to integrate` on both items' lines.
+        await lens('ready to integrate').nth(1).waitFor({ timeout: ATTEMPTS_MS });
+        await lens('Integrate (2 items: 2 ready)').waitFor({ timeout: STEP_MS });
+        // The Fanout view: the run (its file and summary), its items with the same labels.
+        await treeRows().filter({ hasText: 'TASKS.md' }).filter({ hasText: '2 items: 2 ready' }).waitFor({ timeout: STEP_MS });
+        for (const item of ['1. Board', '2. Search']) {
+            await treeRows().filter({ hasText: item }).filter({ hasText: 'ready to integrate' }).waitFor({ timeout: STEP_MS });
+        }
+        await page.screenshot({ path: path.join(WORK, 'e2e-tasklist.png') });
+    });
+
+    step('integrates from the palette and shows what it did with each item', async () => {
+        await palette('Fanout: Integrate');
+        await page.locator('.quick-input-widget .quick-input-title', { hasText: 'Fanout: Integrate TASKS.md' }).waitFor({ timeout: ATTEMPTS_MS });
+        // Each item's `text` from the server: `merged <attempt>`.
+        await quickRows().filter({ hasText: '1. Board' }).filter({ hasText: /merged [0-9a-f]+-\d/ }).waitFor({ timeout: STEP_MS });
+        await quickRows().filter({ hasText: '2. Search' }).filter({ hasText: /merged [0-9a-f]+-\d/ }).waitFor({ timeout: STEP_MS });
+        await quickRows().filter({ hasText: 'Open Diff' }).waitFor({ timeout: STEP_MS });
+        await quickRows().filter({ hasText: 'Accept' }).waitFor({ timeout: STEP_MS });
+        await page.screenshot({ path: path.join(WORK, 'e2e-integrate.png') });
+        await page.keyboard.press('Escape');
+        await quickInput().waitFor({ state: 'hidden', timeout: STEP_MS });
+        await lens('integration: 2 of 2 merged').waitFor({ timeout: STEP_MS });
+        await treeRows().filter({ hasText: 'integration' }).filter({ hasText: 'integrate' }).first().waitFor({ timeout: STEP_MS });
+    });
+
+    step("accepts the integration from its lens: the items' files, and their boxes checked", async () => {
+        await lens('Accept the integration').click();
+        await page.locator('.notification-toast', { hasText: 'accepted the integration of TASKS.md' }).waitFor({ timeout: STEP_MS });
+        // One edit: both items' files (opened by the edit) and TASKS.md's boxes.
+        assert.equal(await textOf('board.py', 'BOARD'), 'BOARD = 1\n');
+        assert.equal(await textOf('TASKS.md', '- [x] Search'), TASKS_MD.replaceAll('- [ ]', '- [x]'));
+        await palette('File: Save All Files');
+        await page.locator('.tab.dirty').first().waitFor({ state: 'detached', timeout: STEP_MS });
+        assert.equal(fs.readFileSync(path.join(repo, 'TASKS.md'), 'utf8'), TASKS_MD.replaceAll('- [ ]', '- [x]'));
+        assert.equal(fs.readFileSync(path.join(repo, 'search.py'), 'utf8'), 'def search():\n    return 1\n');
+        // Nothing unchecked is left to run.
+        await lens('Run all').waitFor({ state: 'detached', timeout: STEP_MS });
+        await page.screenshot({ path: path.join(WORK, 'e2e-integrated.png') });
+    });
+
+    step('asks for the goal from the "Plan tasks…" lens and starts the lead', async () => {
+        await lens('Plan tasks\u2026').click();
+        await page.locator('.quick-input-widget .quick-input-message', { hasText: 'The goal' }).waitFor({ timeout: STEP_MS });
+        await quickInputBox().fill('Add a clock');
+        await page.keyboard.press('Enter');
+        await quickInput().waitFor({ state: 'hidden', timeout: STEP_MS });
+        await page.locator('.notification-toast', { hasText: 'the lead is planning TASKS.md' }).waitFor({ timeout: STEP_MS });
+        await page.locator('.notification-toast', { hasText: '1 of 1 attempts succeeded for "plan: Add a clock"' }).waitFor({ timeout: ATTEMPTS_MS });
     });
 });

@@ -7,7 +7,7 @@ import type { ServerSettings } from './lsp_ext';
 /**
  * The server commands the extension takes over when a lens (or anyone) runs them. The client
  * registers every command of `executeCommandProvider` as a VS Code command; its middleware
- * hands these three here, and sends the others to the server unchanged.
+ * hands these here, and sends the others to the server unchanged.
  */
 export interface CommandHooks {
     /** `fanout.openDiff`: a native diff editor instead of the server's diff file. */
@@ -16,6 +16,14 @@ export interface CommandHooks {
     accept(arg: unknown): Promise<unknown>;
     /** `fanout.try`: runs it, then remembers the fanout to announce when it finishes. */
     try(arg: unknown): Promise<unknown>;
+    /** `fanout.plan` (the `Plan tasks…` lens, which has no goal): asks for it, then runs it. */
+    plan(arg: unknown): Promise<unknown>;
+    /** `fanout.tryAll` (`Run all K tasks`): runs it, then says what started and what waits. */
+    tryAll(arg: unknown): Promise<unknown>;
+    /** `fanout.integrate`: runs it, then shows what it did with each item, and the integration. */
+    integrate(arg: unknown): Promise<unknown>;
+    /** `fanout.status` (a task list item's lens before it has an attempt): shows the Fanout view. */
+    status(arg: unknown): Promise<unknown>;
 }
 
 export function createClient(
@@ -53,6 +61,14 @@ export function createClient(
                         return hooks.accept(arg);
                     case 'fanout.try':
                         return hooks.try(arg);
+                    case 'fanout.plan':
+                        return hooks.plan(arg);
+                    case 'fanout.tryAll':
+                        return hooks.tryAll(arg);
+                    case 'fanout.integrate':
+                        return hooks.integrate(arg);
+                    case 'fanout.status':
+                        return hooks.status(arg);
                     default:
                         return next(command, args);
                 }

@@ -7,8 +7,22 @@ import type { CommandHooks } from './client';
 import { Ctx, errorMessage } from './ctx';
 import * as format from './format';
 import { CompareDocs } from './compare_docs';
-import { attemptArg, fanoutArg } from './lsp_ext';
-import type { AgentsResult, Attempt, ConfigResult, AttemptOrFanout, DiffFile, Fanout, TryLens, TryParams, TryResult } from './lsp_ext';
+import { attemptArg, fanoutArg, taskListArg } from './lsp_ext';
+import type {
+    AgentsResult,
+    Attempt,
+    ConfigResult,
+    AttemptOrFanout,
+    DiffFile,
+    Fanout,
+    IntegrateParams,
+    IntegrateResult,
+    TryAllParams,
+    TryAllResult,
+    TryLens,
+    TryParams,
+    TryResult,
+} from './lsp_ext';
 import { FanoutTree } from './tree';
 import * as model from './tree_model';
 import type { Node } from './tree_model';
@@ -50,6 +64,9 @@ export function register(ctx: Ctx): void {
         'fanout.synthesizeAttempt': (arg) => synthesize(ctx, arg),
         'fanout.refreshTree': async () => tree.refresh(),
         'fanout.focusTree': () => Promise.resolve(vscode.commands.executeCommand('fanout.attempts.focus')),
+        'fanout.planTasks': (arg) => planTasks(ctx, arg),
+        'fanout.runAllTasks': () => runAllTasks(ctx),
+        'fanout.integrateTasks': (arg) => integrateTasks(ctx, arg),
     };
     for (const [name, f] of Object.entries(commands)) {
         ctx.extension.subscriptions.push(vscode.commands.registerCommand(name, guarded(f)));
@@ -79,6 +96,19 @@ function hooks(ctx: Ctx): CommandHooks {
             const result = await ctx.run('fanout.try', arg as TryParams);
             startedMessage(ctx, result);
             return result;
+        }),
+        plan: guarded((arg) => planTasks(ctx, arg)),
+        // The lens says what it runs (`Run all 3 tasks (2 approaches each)`): no questions.
+        tryAll: guarded(async (arg) => {
+            const { uri, count } = taskListArg(arg);
+            if (!uri) return runAllTasks(ctx);
+            return runAll(ctx, count !== undefined ? { uri, count } : { uri });
+        }),
+        integrate: guarded((arg) => integrateTasks(ctx, arg)),
+        status: guarded(async () => {
+            const status = await ctx.fetchStatus();
+            await vscode.commands.executeCommand('fanout.attempts.focus');
+            return status;
         }),
     };
 }
@@ -309,6 +339,8 @@ async function attemptFrom(ctx: Ctx, arg: unknown, title: string, filter?: (a: A
 }
 
 function nameOf(ctx: Ctx, id: string): string {
+    const run = ctx.findIntegration(id);
+    if (run) return `the integration of ${run.file}`;
     const found = ctx.findAttempt(id);
     return found ? format.attemptName(found.attempt) : id;
 }
@@ -582,10 +614,14 @@ function pickedNodes(arg: unknown, selected: unknown): Node[] {
     return clicked ? [clicked] : all;
 }
 
-/** A tree node's diff: the attempt's (a pick of its files), one file's, or a file's at a hunk. */
+/**
+ * A tree node's diff: the attempt's (a pick of its files), one file's, or a file's at a hunk; an
+ * item's chosen attempt's, an integration's.
+ */
 async function openTreeDiff(ctx: Ctx, node: Node | undefined): Promise<void> {
-    if (!node || node.kind === 'fanout') return openAttemptDiff(ctx, undefined);
-    if (node.kind === 'attempt') return openDiff(ctx, node.attempt);
+    if (!node || node.kind === 'fanout' || node.kind === 'run') return openAttemptDiff(ctx, undefined);
+    if (node.kind === 'item') return node.attempt ? openDiff(ctx, node.attempt) : openAttemptDiff(ctx, undefined);
+    if (node.kind === 'attempt' || node.kind === 'integration') return openDiff(ctx, node.attempt);
     if (node.kind === 'file') return openDiff(ctx, node.attempt, node.uri);
     const root = await ctx.repoRoot();
     const uri = vscode.Uri.file(path.join(root, node.hunk.path)).toString();
@@ -697,4 +733,169 @@ async function compare(ctx: Ctx, docs: CompareDocs, arg: unknown): Promise<void>
     const doc = await vscode.workspace.openTextDocument(CompareDocs.uri(fanout.id));
     docs.track(doc.uri);
     await vscode.window.showTextDocument(doc, { preview: false });
+}
+
+// ---- task lists: Plan Tasks…, Run All Tasks, Integrate ------------------------------------------
+
+/**
+ * The argument of a task list lens of `doc` (`fanout.plan`, `fanout.tryAll`,
+ * `fanout.integrate`): the server puts them on a task list's first line, so a document that has
+ * one is a task list. Undefined when it has none.
+ */
+async function listLens(doc: vscode.TextDocument, command: string): Promise<ReturnType<typeof taskListArg> | undefined> {
+    if (doc.uri.scheme !== 'file') return undefined;
+    const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri)) ?? [];
+    const lens = lenses.find((l) => l.command?.command === command);
+    return lens ? taskListArg(lens.command?.arguments?.[0]) : undefined;
+}
+
+/** The active editor's task list: its URI, when the server gives it the task list lenses. */
+async function activeTaskList(): Promise<string | undefined> {
+    const doc = vscode.window.activeTextEditor?.document;
+    if (!doc) return undefined;
+    return (await listLens(doc, 'fanout.plan'))?.uri;
+}
+
+function fileName(uri: string): string {
+    return path.basename(vscode.Uri.parse(uri).fsPath);
+}
+
+/**
+ * Plan Tasks…, and the `Plan tasks…` lens (`{uri}`, no goal): asks for the goal; a lead agent
+ * then writes or extends the task list (the lens's, the active one, else the server's default,
+ * TASKS.md at the repository's root) as the one attempt of a fanout.
+ */
+async function planTasks(ctx: Ctx, arg: unknown): Promise<TryResult | undefined> {
+    await ctx.requireClient();
+    const uri = taskListArg(arg).uri ?? (await activeTaskList());
+    const where = uri ? fileName(uri) : "TASKS.md at the repository's root";
+    const goal = await vscode.window.showInputBox({
+        title: 'Fanout: Plan Tasks',
+        prompt: `The goal: a lead agent writes the task list (${where}) for it`,
+        placeHolder: 'Build a chess engine with a UCI front end',
+        ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() === '' ? 'Say what the tasks are for' : undefined),
+    });
+    if (goal === undefined) return undefined;
+    const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'fanout: starting the lead' },
+        () => ctx.run('fanout.plan', uri ? { prompt: goal.trim(), uri } : { prompt: goal.trim() }),
+    );
+    void vscode.window
+        .showInformationMessage(
+            `fanout ${result.fanout}: the lead is planning ${where} (attempt ${result.attempts.join(', ')}); open its diff and accept it when it is done.`,
+            'Show Attempts',
+        )
+        .then((choice) => (choice === 'Show Attempts' ? guarded(() => showAttempts(ctx))() : undefined));
+    return result;
+}
+
+/** Run All Tasks: every unchecked item of the active task list, with the count asked for. */
+async function runAllTasks(ctx: Ctx): Promise<TryAllResult | undefined> {
+    await ctx.requireClient();
+    const doc = vscode.window.activeTextEditor?.document;
+    const lens = doc ? await listLens(doc, 'fanout.tryAll') : undefined;
+    if (!lens?.uri) {
+        const list = doc ? await listLens(doc, 'fanout.plan') : undefined;
+        void vscode.window.showWarningMessage(
+            list ? `fanout: ${fileName(list.uri ?? '')} has no unchecked item (- [ ]) to run.` : 'fanout: open a TASKS.md with unchecked items (- [ ]) first.',
+        );
+        return undefined;
+    }
+    const countText = await vscode.window.showInputBox({
+        title: 'Fanout: Run All Tasks',
+        prompt: `How many attempts at each unchecked item of ${fileName(lens.uri)}?`,
+        value: String(lens.count ?? 3),
+        validateInput: (v) => format.validateCount(v),
+    });
+    if (countText === undefined) return undefined;
+    return runAll(ctx, { uri: lens.uri, count: Number(countText.trim()) });
+}
+
+async function runAll(ctx: Ctx, params: TryAllParams): Promise<TryAllResult> {
+    const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'fanout: starting the task list' },
+        () => ctx.run('fanout.tryAll', params),
+    );
+    ctx.refreshLenses();
+    const parts = [`fanout: started ${result.started.map((s) => s.title).join(', ') || 'nothing'} from ${result.file}`];
+    if (result.waiting.length > 0) {
+        parts.push(`waiting: ${result.waiting.map((w) => `${w.title} (after ${w.after.join(', ')})`).join(', ')}`);
+    }
+    void vscode.window
+        .showInformationMessage(`${parts.join('; ')}.`, 'Show Fanout View')
+        .then((choice) => (choice === 'Show Fanout View' ? vscode.commands.executeCommand('fanout.attempts.focus') : undefined));
+    return result;
+}
+
+/**
+ * Integrate, the `Integrate (...)` lens (`{uri}`) and a run in the Fanout view (`{batch}`):
+ * builds or updates the run's integration, then shows what it did with each item (the
+ * server's words) with the integration's Open Diff and Accept.
+ */
+async function integrateTasks(ctx: Ctx, arg: unknown): Promise<IntegrateResult | undefined> {
+    await ctx.requireClient();
+    const given = taskListArg(arg);
+    const params: IntegrateParams = {};
+    if (given.batch) params.batch = given.batch;
+    else {
+        // Else the active task list's latest run; else the repository's latest run.
+        const uri = given.uri ?? (await activeTaskList());
+        if (uri) params.uri = uri;
+    }
+    const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'fanout: integrating (merging each item, verify after each)' },
+        () => ctx.run('fanout.integrate', params),
+    );
+    ctx.refreshLenses();
+    await showIntegration(ctx, result);
+    return result;
+}
+
+interface IntegrationRow extends vscode.QuickPickItem {
+    /** An attempt whose diff this row opens. */
+    diff?: string;
+    accept?: string;
+}
+
+/** The rows of Integrate's answer: each item with the server's text, then the integration. */
+export function integrationRows(result: IntegrateResult, integration: Attempt | undefined): IntegrationRow[] {
+    const rows: IntegrationRow[] = [{ label: `${result.file}: what the integration did`, kind: vscode.QuickPickItemKind.Separator }];
+    for (const item of [...result.items].sort((a, b) => a.number - b.number)) {
+        rows.push({
+            label: `${item.number}. ${item.title}`,
+            description: item.text,
+            diff: 'attempt' in item ? item.attempt : undefined,
+        });
+    }
+    rows.push({ label: `the integration ${result.attempt} on ${result.branch}`, kind: vscode.QuickPickItemKind.Separator });
+    if (integration?.can_diff ?? true) {
+        rows.push({ label: '$(diff) Open Diff', description: integration?.title ?? result.attempt, diff: result.attempt });
+    }
+    if (integration?.can_accept) {
+        rows.push({
+            label: '$(check) Accept',
+            description: "one undoable edit of your files, checking the merged items' boxes",
+            accept: result.attempt,
+        });
+    }
+    return rows;
+}
+
+async function showIntegration(ctx: Ctx, result: IntegrateResult): Promise<void> {
+    // What can be done to the integration is the server's to say: the status, asked now.
+    let integration: Attempt | undefined;
+    try {
+        integration = (await ctx.fetchStatus()).fanouts.flatMap((f) => f.attempts).find((a) => a.id === result.attempt);
+    } catch {
+        integration = ctx.findAttempt(result.attempt)?.attempt;
+    }
+    const picked = await vscode.window.showQuickPick(integrationRows(result, integration), {
+        title: `Fanout: Integrate ${result.file}${result.rebuilt ? ' (rebuilt from the snapshot)' : ''}`,
+        placeHolder: 'Each item as the integration took it; open a diff, or accept the integration',
+        matchOnDescription: true,
+        ignoreFocusOut: true,
+    });
+    if (picked?.accept) return accept(ctx, picked.accept);
+    if (picked?.diff) return openDiff(ctx, picked.diff);
 }

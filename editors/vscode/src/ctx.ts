@@ -9,6 +9,7 @@ import { CommandHooks, createClient, refreshCodeLenses } from './client';
 import * as format from './format';
 import {
     Attempt,
+    Batch,
     execute,
     Fanout,
     FINISHED_NOTIFICATION,
@@ -33,7 +34,7 @@ export interface FinishHandlers {
 export class Ctx {
     private client: lc.LanguageClient | undefined;
     private starting: Promise<void> | undefined;
-    private status: StatusNotification = { running: 0, queued: 0, succeeded: 0, failed: 0, fanouts: [] };
+    private status: StatusNotification = { running: 0, queued: 0, succeeded: 0, failed: 0, fanouts: [], batches: [] };
     private repo: string | undefined;
     private runningTimer: NodeJS.Timeout | undefined;
 
@@ -243,6 +244,16 @@ export class Ctx {
         return this.status.fanouts;
     }
 
+    /** The task list runs of the last status (`fanout.tryAll`), as the server sent them. */
+    get batches(): Batch[] {
+        return this.status.batches ?? [];
+    }
+
+    /** The run whose integration is this attempt (as the server sent its id), to name it. */
+    findIntegration(attemptId: string): Batch | undefined {
+        return this.batches.find((b) => b.integration?.attempt === attemptId);
+    }
+
     /** The repository root the server's paths are relative to. */
     async repoRoot(): Promise<string> {
         if (!this.repo) {
@@ -338,7 +349,14 @@ export class Ctx {
 
 /** The status to keep: the server's counts and fanouts, from a notification or a reply. */
 function statusOf(s: StatusNotification | StatusResult): StatusNotification {
-    return { running: s.running, queued: s.queued, succeeded: s.succeeded, failed: s.failed, fanouts: s.fanouts ?? [] };
+    return {
+        running: s.running,
+        queued: s.queued,
+        succeeded: s.succeeded,
+        failed: s.failed,
+        fanouts: s.fanouts ?? [],
+        batches: s.batches ?? [],
+    };
 }
 
 export function errorMessage(e: unknown): string {

@@ -66,6 +66,8 @@ export interface Attempt {
     verify?: Verify | null;
     /** What the agent does now, and what it has spent. */
     activity?: Activity | null;
+    /** While queued: its place in the repository's run queue (1 = next to start). */
+    queue_position?: number | null;
 }
 
 export interface Verify {
@@ -144,6 +146,8 @@ export interface StatusResult extends Counts {
     fanouts: Fanout[];
     /** The repository's pool of warm worktrees (absent outside a repository). */
     pool?: Pool;
+    /** Its task list runs (`fanout.tryAll`, `fanout try --all`). */
+    batches?: Batch[];
 }
 
 /** Finished worktrees kept for the next fork to reuse. */
@@ -155,6 +159,138 @@ export interface Pool {
 /** `fanout/status`, sent whenever an attempt of the repository changes state. */
 export interface StatusNotification extends Counts {
     fanouts: Fanout[];
+    /** Every task list run of the repositories the server watches. */
+    batches?: Batch[];
+}
+
+// ---- task lists: fanout.plan, fanout.tryAll, fanout.integrate ----------------------------
+
+/** What an integration did with one item (`outcome` says which). */
+export type Outcome =
+    | { outcome: 'merged'; attempt: string; commit: string }
+    /** `with`: the items (numbers from 1) whose merged change touches the same paths. */
+    | { outcome: 'conflicted'; attempt: string; paths: string[]; with: number[] }
+    | { outcome: 'verify_broke'; attempt: string; exit_code?: number | null; tail: string[] }
+    | { outcome: 'not_ready'; why: string }
+    /** `after`: the items (numbers from 1) it waits for. */
+    | { outcome: 'waiting'; after: number[] }
+    | { outcome: 'started'; fanout: string };
+
+/** A task list run in the status: its items and its integration. */
+export interface Batch {
+    id: string;
+    /** The task list, relative to the repository: `TASKS.md`. */
+    file: string;
+    created_at: number;
+    /** `3 items: 1 merged, 2 running`. */
+    summary: string;
+    items: BatchItem[];
+    integration?: Integration | null;
+}
+
+export interface BatchItem {
+    /** From 1. */
+    number: number;
+    /** 1-based line in the task list when the run began. */
+    line: number;
+    title: string;
+    fanout?: string | null;
+    /** The attempt the integration takes: the user's pick, else the best. */
+    chosen?: string | null;
+    /** What the last integration did with it. */
+    outcome?: Outcome | null;
+    /** What editors show on the item's line: `✓ merged 7f3a9c-2`, `⟳ 2 running`. */
+    label: string;
+}
+
+export interface Integration {
+    /** The integration's attempt: diff and accept it like any attempt. */
+    attempt: string;
+    fanout: string;
+    branch: string;
+    worktree: string;
+    head: string;
+    /** How many items are merged into it. */
+    merged: number;
+}
+
+export interface PlanParams {
+    /** The goal. */
+    prompt: string;
+    /** The task list to write or extend (default TASKS.md at the repository's root). */
+    uri?: string;
+    agent?: string;
+}
+
+/** The argument of the `Plan tasks…` lens: the client asks for the goal, sent as `prompt`. */
+export interface PlanLens {
+    uri: string;
+}
+
+export interface TryAllParams {
+    uri: string;
+    count?: number;
+    agents?: string[];
+}
+
+/** The argument of the `Run all K tasks` lens: `count` is the effective attempt count. */
+export interface TryAllLens {
+    uri: string;
+    count: number;
+}
+
+export interface StartedItem {
+    title: string;
+    fanout: string;
+    attempts: string[];
+}
+
+export interface WaitingItem {
+    title: string;
+    /** The titles of the items it waits for. */
+    after: string[];
+}
+
+export interface TryAllResult {
+    batch: string;
+    file: string;
+    started: StartedItem[];
+    waiting: WaitingItem[];
+    warnings?: string[];
+}
+
+/** proto.rs `Pick` (renamed here: TypeScript's own `Pick<T, K>` is global): an item (number from 1, or title) and the attempt to integrate for it. */
+export interface ItemPick {
+    item: string;
+    attempt: string;
+}
+
+/** The run: `batch`, else the latest run of the task list `uri`, else the latest run. */
+export interface IntegrateParams {
+    batch?: string;
+    uri?: string;
+    picks?: ItemPick[];
+    /** Start again from the snapshot even if the branch holds commits of the user's. */
+    rebuild?: boolean;
+}
+
+export type IntegratedItem = {
+    number: number;
+    title: string;
+    fanout?: string | null;
+    /** The outcome in words, escaped: what editors show. */
+    text: string;
+} & Outcome;
+
+export interface IntegrateResult {
+    batch: string;
+    file: string;
+    /** The integration's attempt. */
+    attempt: string;
+    branch: string;
+    worktree: string;
+    rebuilt: boolean;
+    items: IntegratedItem[];
 }
 
 export const STATUS_NOTIFICATION = 'fanout/status';
@@ -321,6 +457,9 @@ export interface ServerCommands {
     'fanout.compare': [{ fanout: string }, CompareResult];
     'fanout.review': [{ fanout: string; agent?: string }, { review: string; agent: string }];
     'fanout.synthesize': [{ fanout: string; agent?: string }, { attempt: string; from: number[] }];
+    'fanout.plan': [PlanParams, TryResult];
+    'fanout.tryAll': [TryAllParams, TryAllResult];
+    'fanout.integrate': [IntegrateParams, IntegrateResult];
 }
 export type ServerCommand = keyof ServerCommands;
 
@@ -344,6 +483,20 @@ export function attemptArg(arg: unknown): { attempt: string; uri?: string } | un
     const o = arg as Record<string, unknown>;
     if (typeof o.attempt !== 'string' || o.attempt === '') return undefined;
     return typeof o.uri === 'string' ? { attempt: o.attempt, uri: o.uri } : { attempt: o.attempt };
+}
+
+/**
+ * The task list argument of the `Plan tasks…`, `Run all K tasks` and `Integrate` lenses (or a
+ * tree node's run): what of `{uri, count, batch}` is there and well-formed.
+ */
+export function taskListArg(arg: unknown): { uri?: string; count?: number; batch?: string } {
+    if (typeof arg !== 'object' || arg === null) return {};
+    const o = arg as Record<string, unknown>;
+    const out: { uri?: string; count?: number; batch?: string } = {};
+    if (typeof o.uri === 'string' && o.uri !== '') out.uri = o.uri;
+    if (typeof o.count === 'number' && Number.isInteger(o.count) && o.count > 0) out.count = o.count;
+    if (typeof o.batch === 'string' && o.batch !== '') out.batch = o.batch;
+    return out;
 }
 
 /** The fanout a `{fanout}` argument (a tree node, say) names; undefined when absent. */

@@ -1,11 +1,12 @@
-// The "Fanout" tree view (in the explorer): fanouts → attempts → files → hunks, as the server
-// sends them (`fanout/status`, `fanout.diff`, `fanout.hunks`). Refreshed on every status.
+// The "Fanout" tree view (in the explorer): task list runs → items → their attempts, and the
+// run's integration; fanouts → attempts → files → hunks, as the server sends them
+// (`fanout/status`, `fanout.diff`, `fanout.hunks`). Refreshed on every status.
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
 import { errorMessage } from './ctx';
 import * as format from './format';
-import type { DiffFile, Fanout, HunkInfo } from './lsp_ext';
+import type { Batch, DiffFile, Fanout, HunkInfo } from './lsp_ext';
 import * as model from './tree_model';
 import type { Node } from './tree_model';
 
@@ -44,11 +45,39 @@ export class FanoutTree implements vscode.TreeDataProvider<Node> {
         return this.ctx.fanouts.find((f) => f.id === id);
     }
 
+    private batch(id: string): Batch | undefined {
+        return this.ctx.batches.find((b) => b.id === id);
+    }
+
     getTreeItem(node: Node): vscode.TreeItem {
         const { Collapsed, None } = vscode.TreeItemCollapsibleState;
         let text: model.ItemText;
         let item: vscode.TreeItem;
         switch (node.kind) {
+            case 'run': {
+                const b = this.batch(node.batch);
+                text = b ? model.runItem(b) : { id: `run:${node.batch}`, label: node.batch, contextValue: 'run' };
+                item = new vscode.TreeItem(text.label, vscode.TreeItemCollapsibleState.Expanded);
+                item.iconPath = new vscode.ThemeIcon('checklist');
+                break;
+            }
+            case 'item': {
+                const b = this.batch(node.batch);
+                const it = b?.items.find((x) => x.number === node.number);
+                const chosen = node.attempt ? this.ctx.findAttempt(node.attempt)?.attempt : undefined;
+                text = b && it ? model.itemItem(b, it, chosen) : { id: `item:${node.batch}:${node.number}`, label: String(node.number), contextValue: 'item' };
+                item = new vscode.TreeItem(text.label, node.fanout ? Collapsed : None);
+                item.iconPath = new vscode.ThemeIcon('tasklist');
+                break;
+            }
+            case 'integration': {
+                const b = this.batch(node.batch);
+                const a = this.ctx.findAttempt(node.attempt)?.attempt;
+                text = b ? model.integrationItem(b, a) : { id: `integration:${node.batch}`, label: 'integration', contextValue: 'integration' };
+                item = new vscode.TreeItem(text.label, a?.can_diff ? Collapsed : None);
+                item.iconPath = new vscode.ThemeIcon('git-merge');
+                break;
+            }
             case 'fanout': {
                 const f = this.fanout(node.fanout);
                 text = f ? model.fanoutItem(f) : { id: `fanout:${node.fanout}`, label: node.fanout, contextValue: 'fanout' };
@@ -89,14 +118,21 @@ export class FanoutTree implements vscode.TreeDataProvider<Node> {
 
     async getChildren(node?: Node): Promise<Node[]> {
         try {
-            if (!node) {
-                return format.sortFanouts(this.ctx.fanouts).map((f) => ({ kind: 'fanout', fanout: f.id }));
-            }
+            if (!node) return model.rootNodes(this.ctx.fanouts, this.ctx.batches);
             switch (node.kind) {
+                case 'run': {
+                    const b = this.batch(node.batch);
+                    return b ? model.runChildren(b) : [];
+                }
+                case 'item': {
+                    const it = this.batch(node.batch)?.items.find((x) => x.number === node.number);
+                    return it ? model.itemChildren(it, this.ctx.fanouts) : [];
+                }
                 case 'fanout': {
                     const f = this.fanout(node.fanout);
                     return format.sortFanouts(f ? [f] : [])[0]?.attempts.map((a) => ({ kind: 'attempt', fanout: node.fanout, attempt: a.id })) ?? [];
                 }
+                case 'integration':
                 case 'attempt': {
                     const root = await this.ctx.repoRoot();
                     const files = await this.filesOf(node.attempt);

@@ -1,20 +1,119 @@
 // What the "Fanout" tree view shows, and what its selections mean: pure functions of the
 // protocol's JSON (no `vscode` import), unit-tested under plain node. Labels, icons and what
-// can be done come from the server (`title`, `can_accept`, `can_diff`, the verdict); these
-// functions only place them.
-import type { Attempt, DiffFile, Fanout, HunkInfo, Verdict } from './lsp_ext';
-import { diffFileItem, taskLabel, taskLocation } from './format';
+// can be done come from the server (`title`, `can_accept`, `can_diff`, the verdict, a task
+// list item's `label`, a run's `summary`); these functions only place them.
+import type { Attempt, Batch, BatchItem, DiffFile, Fanout, HunkInfo, Verdict } from './lsp_ext';
+import { diffFileItem, sortFanouts, taskLabel, taskLocation } from './format';
 
 /**
  * A node of the tree. Attempt, file and hunk nodes carry `attempt` (and file nodes `uri`), so
  * the commands that take `{attempt, uri?}` (Open Attempt Diff, Accept Attempt, ...) take them
- * as they are.
+ * as they are; so do a task list item (its chosen attempt) and an integration. A run carries
+ * `batch`, which Integrate takes.
  */
 export type Node =
+    | { kind: 'run'; batch: string }
+    | { kind: 'item'; batch: string; number: number; fanout?: string; attempt?: string }
+    | { kind: 'integration'; batch: string; fanout: string; attempt: string }
     | { kind: 'fanout'; fanout: string }
     | { kind: 'attempt'; fanout: string; attempt: string }
     | { kind: 'file'; fanout: string; attempt: string; uri: string; file: DiffFile }
     | { kind: 'hunk'; fanout: string; attempt: string; hunk: HunkInfo };
+
+// ---- task list runs -----------------------------------------------------------------------
+
+/**
+ * The tree's top level: task list runs (newest first), then the fanouts that are none of a
+ * run's (a run's items' fanouts and its integration's show under the run).
+ */
+export function rootNodes(fanouts: Fanout[], batches: Batch[]): Node[] {
+    const inRun = new Set<string>();
+    for (const b of batches) {
+        for (const item of b.items) if (item.fanout) inRun.add(item.fanout);
+        if (b.integration) inRun.add(b.integration.fanout);
+    }
+    const runs: Node[] = [...batches].sort((a, b) => b.created_at - a.created_at).map((b) => ({ kind: 'run', batch: b.id }));
+    const rest: Node[] = sortFanouts(fanouts)
+        .filter((f) => !inRun.has(f.id))
+        .map((f) => ({ kind: 'fanout', fanout: f.id }));
+    return [...runs, ...rest];
+}
+
+/** A run's rows: its items in order, then its integration once there is one. */
+export function runChildren(batch: Batch): Node[] {
+    const nodes: Node[] = [...batch.items]
+        .sort((a, b) => a.number - b.number)
+        .map((item) => {
+            const node: Node = { kind: 'item', batch: batch.id, number: item.number };
+            if (item.fanout) node.fanout = item.fanout;
+            if (item.chosen) node.attempt = item.chosen;
+            return node;
+        });
+    const i = batch.integration;
+    if (i) nodes.push({ kind: 'integration', batch: batch.id, fanout: i.fanout, attempt: i.attempt });
+    return nodes;
+}
+
+/** An item's rows: the attempts of its fanout, as for any fanout (none before it starts). */
+export function itemChildren(item: BatchItem, fanouts: Fanout[]): Node[] {
+    const f = item.fanout ? fanouts.find((x) => x.id === item.fanout) : undefined;
+    if (!f) return [];
+    return sortFanouts([f])[0].attempts.map((a) => ({ kind: 'attempt', fanout: f.id, attempt: a.id }));
+}
+
+/** `canAccept canDiff` as the server says of an attempt, for the menus' `viewItem`. */
+function flags(attempt: Attempt | undefined): string {
+    if (!attempt) return '';
+    return [attempt.can_accept ? 'canAccept' : '', attempt.can_diff ? 'canDiff' : ''].filter((f) => f).join(' ');
+}
+
+/** A run row: its task list and the server's summary (`2 items: 1 merged, 1 running`). */
+export function runItem(batch: Batch): ItemText {
+    const tip = [`task list ${batch.file}, run ${batch.id}`, batch.summary];
+    if (batch.integration) tip.push(`integration ${batch.integration.attempt} on ${batch.integration.branch}`);
+    return {
+        id: `run:${batch.id}`,
+        label: batch.file,
+        description: `${batch.summary} \u00b7 run ${batch.id}`,
+        tooltip: tip.join('\n'),
+        contextValue: 'run',
+    };
+}
+
+/**
+ * An item row: its number and title, then the server's `label` for it (`★ 7f3a9c-2 ready to
+ * integrate`, `✓ merged 7f3a9c-2`). `chosen`: the attempt the integration takes, if the status
+ * has it; the row offers what the server allows that attempt.
+ */
+export function itemItem(batch: Batch, item: BatchItem, chosen?: Attempt): ItemText {
+    const tip = [`${item.number}. ${item.title} (${batch.file}:${item.line})`, item.label];
+    if (item.fanout) tip.push(`fanout ${item.fanout}`);
+    if (chosen) tip.push(`the integration takes ${chosen.title} (${chosen.id})`);
+    const f = flags(chosen);
+    return {
+        id: `item:${batch.id}:${item.number}`,
+        label: `${item.number}. ${item.title}`,
+        description: item.label,
+        tooltip: tip.join('\n'),
+        contextValue: f ? `item ${f}` : 'item',
+    };
+}
+
+/** The integration row: the server's title of its attempt; diffed and accepted like one. */
+export function integrationItem(batch: Batch, attempt?: Attempt): ItemText {
+    const i = batch.integration;
+    const tip = [`the integration of ${batch.file} (run ${batch.id})`];
+    if (i) tip.push(`${i.attempt} on ${i.branch}`, i.worktree);
+    if (attempt) tip.push('', attempt.title);
+    const f = flags(attempt);
+    return {
+        id: `integration:${batch.id}`,
+        label: 'integration',
+        description: attempt?.title ?? i?.attempt,
+        tooltip: tip.join('\n'),
+        contextValue: f ? `integration ${f}` : 'integration',
+    };
+}
 
 export interface ItemText {
     /** Stable across refreshes, so expansion and selection stay. */

@@ -1,5 +1,5 @@
 // Status JSON as docs/protocol.md shows it, for the unit tests.
-import type { Attempt, Fanout } from '../lsp_ext';
+import type { Attempt, Batch, Fanout } from '../lsp_ext';
 
 export function attempt(n: number, over: Partial<Attempt> = {}): Attempt {
     return {
@@ -35,6 +35,45 @@ export function fanout(attempts: Attempt[], over: Partial<Fanout> = {}): Fanout 
         snapshot: '3b18e512dba79e4c8300dd08aeb37f8e728b8dad',
         best: null,
         attempts,
+        ...over,
+    };
+}
+
+/** A task list run of two items as the status has it: Board merged, Search still running. */
+export function batch(over: Partial<Batch> = {}): Batch {
+    return {
+        id: 'fb8d54',
+        file: 'TASKS.md',
+        created_at: 1795000100,
+        summary: '2 items: 1 merged, 1 running',
+        items: [
+            {
+                number: 2,
+                line: 5,
+                title: 'Search',
+                fanout: '49c549',
+                chosen: null,
+                outcome: null,
+                label: '⟳ 2 running',
+            },
+            {
+                number: 1,
+                line: 3,
+                title: 'Board',
+                fanout: 'ba9775',
+                chosen: 'ba9775-1',
+                outcome: { outcome: 'merged', attempt: 'ba9775-1', commit: '0123abcd' },
+                label: '✓ merged ba9775-1',
+            },
+        ],
+        integration: {
+            attempt: '95e5dc-1',
+            fanout: '95e5dc',
+            branch: 'fanout/integration-fb8d54',
+            worktree: '/home/me/.local/share/fanout/worktrees/project/95e5dc-1',
+            head: '4567ef01',
+            merged: 1,
+        },
         ...over,
     };
 }

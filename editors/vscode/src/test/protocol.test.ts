@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeQuery, encodeQuery } from '../attempt_uri';
-import { attemptArg } from '../lsp_ext';
+import { attemptArg, taskListArg } from '../lsp_ext';
 
 describe('fanout: document URIs', () => {
     it('round-trip the attempt and the file', () => {
@@ -20,5 +20,16 @@ describe('command arguments', () => {
         assert.equal(attemptArg(undefined), undefined);
         assert.equal(attemptArg({ attempt: 2 }), undefined);
         assert.equal(attemptArg({ fanout: '7f3a9c' }), undefined);
+    });
+});
+
+describe('task list arguments', () => {
+    it("take a lens's uri and count, or a run's batch, and leave out what is malformed", () => {
+        assert.deepEqual(taskListArg({ uri: 'file:///repo/TASKS.md', count: 3 }), { uri: 'file:///repo/TASKS.md', count: 3 });
+        assert.deepEqual(taskListArg({ uri: 'file:///repo/TASKS.md' }), { uri: 'file:///repo/TASKS.md' });
+        assert.deepEqual(taskListArg({ kind: 'run', batch: 'fb8d54' }), { batch: 'fb8d54' });
+        assert.deepEqual(taskListArg({ uri: '', count: 0, batch: 7 }), {});
+        assert.deepEqual(taskListArg({ count: 2.5 }), {});
+        assert.deepEqual(taskListArg(undefined), {});
     });
 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { HunkInfo, Verdict } from '../lsp_ext';
 import * as model from '../tree_model';
 import type { Node } from '../tree_model';
-import { attempt, fanout } from './fixtures';
+import { attempt, batch, fanout } from './fixtures';
 
 function hunk(id: string, over: Partial<HunkInfo> = {}): HunkInfo {
     return {
@@ -117,5 +117,77 @@ describe('choosing hunks', () => {
         assert.deepEqual(model.hunkChoice([other, hunkNode('7f3a9c-2', 'cccc')]), { attempt: '7f3a9c-2', hunks: ['cccc'] });
         assert.ok('error' in model.hunkChoice([other]));
         assert.match(JSON.stringify(model.hunkChoice([hunkNode('7f3a9c-1', 'a'), hunkNode('99aa00-1', 'b', '99aa00')])), /2 fanouts/);
+    });
+});
+
+describe('task list runs', () => {
+    const board = fanout([attempt(1, { id: 'ba9775-1', fanout: 'ba9775' }), attempt(2, { id: 'ba9775-2', fanout: 'ba9775' })], { id: 'ba9775', created_at: 1795000101 });
+    const search = fanout([attempt(1, { id: '49c549-1', fanout: '49c549', state: 'running', can_accept: false })], { id: '49c549', created_at: 1795000101 });
+    const integration = fanout([attempt(1, { id: '95e5dc-1', fanout: '95e5dc', agent: 'integrate', title: '★ #1 integrate ✓ +3 −0' })], { id: '95e5dc', created_at: 1795000200 });
+    const lone = fanout([attempt(1)], { created_at: 1795000300 });
+    const older = batch({ id: 'aaaaaa', created_at: 1795000000, items: [], integration: null });
+
+    it('come first, newest first, and hold their fanouts', () => {
+        const roots = model.rootNodes([lone, board, search, integration], [older, batch()]);
+        assert.deepEqual(roots, [
+            { kind: 'run', batch: 'fb8d54' },
+            { kind: 'run', batch: 'aaaaaa' },
+            // Only the fanout that is no item's and no integration's stays at the top.
+            { kind: 'fanout', fanout: '7f3a9c' },
+        ]);
+    });
+
+    it('list their items in order, each with its chosen attempt, then the integration', () => {
+        assert.deepEqual(model.runChildren(batch()), [
+            { kind: 'item', batch: 'fb8d54', number: 1, fanout: 'ba9775', attempt: 'ba9775-1' },
+            { kind: 'item', batch: 'fb8d54', number: 2, fanout: '49c549' },
+            { kind: 'integration', batch: 'fb8d54', fanout: '95e5dc', attempt: '95e5dc-1' },
+        ]);
+        assert.deepEqual(model.runChildren(older), []);
+    });
+
+    it("show an item's fanout's attempts under it, none before it has one", () => {
+        const [item1] = batch().items.filter((i) => i.number === 1);
+        assert.deepEqual(model.itemChildren(item1, [search, board]), [
+            { kind: 'attempt', fanout: 'ba9775', attempt: 'ba9775-1' },
+            { kind: 'attempt', fanout: 'ba9775', attempt: 'ba9775-2' },
+        ]);
+        const waiting = { number: 3, line: 7, title: 'Self-play', fanout: null, chosen: null, outcome: null, label: '… waiting for 1, 2' };
+        assert.deepEqual(model.itemChildren(waiting, [board]), []);
+    });
+
+    it("say the run by its file and the server's summary", () => {
+        const item = model.runItem(batch());
+        assert.equal(item.label, 'TASKS.md');
+        assert.equal(item.description, '2 items: 1 merged, 1 running · run fb8d54');
+        assert.equal(item.contextValue, 'run');
+        assert.equal(item.id, 'run:fb8d54');
+        assert.match(item.tooltip ?? '', /integration 95e5dc-1 on fanout\/integration-fb8d54/);
+    });
+
+    it("say an item by its number and title, and the server's label", () => {
+        const b = batch();
+        const board1 = board.attempts[0];
+        const item = model.itemItem(b, b.items[1], board1);
+        assert.equal(item.label, '1. Board');
+        assert.equal(item.description, '✓ merged ba9775-1');
+        assert.equal(item.id, 'item:fb8d54:1');
+        // What the server allows the chosen attempt, the row offers.
+        assert.equal(item.contextValue, 'item canAccept canDiff');
+        const running = model.itemItem(b, b.items[0]);
+        assert.equal(running.description, '⟳ 2 running');
+        assert.equal(running.contextValue, 'item');
+    });
+
+    it("show the integration by its attempt's title, diffed and accepted like one", () => {
+        const item = model.integrationItem(batch(), integration.attempts[0]);
+        assert.equal(item.label, 'integration');
+        assert.equal(item.description, '★ #1 integrate ✓ +3 −0');
+        assert.equal(item.contextValue, 'integration canAccept canDiff');
+        assert.match(item.tooltip ?? '', /^95e5dc-1 on fanout\/integration-fb8d54$/m);
+        // Before the status has its attempt: the id, and nothing offered.
+        const bare = model.integrationItem(batch());
+        assert.equal(bare.description, '95e5dc-1');
+        assert.equal(bare.contextValue, 'integration');
     });
 });
