@@ -100,6 +100,7 @@ pub fn empty_later(trash: &Path) {
 /// and files it deleted.
 pub fn empty_now(trash: &Path) -> usize {
     let mut freed = 0;
+    let mut stuck = 0;
     if trash.file_name().is_none_or(|n| n != TRASH) {
         return 0; // only ever a trash folder of fanout's own
     }
@@ -108,16 +109,30 @@ pub fn empty_now(trash: &Path) -> usize {
             Ok(Some(lock)) => lock,
             _ => return freed,
         };
-        for path in entries(trash) {
+        let listed = entries(trash);
+        for path in &listed {
             freed += 1;
-            let _ = match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
-                _ => std::fs::remove_file(&path),
+            let _ = match std::fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+                _ => std::fs::remove_file(path),
             };
         }
         drop(lock);
         // Something put in while the lock was held, after the listing, is still there.
-        if entries(trash).is_empty() {
+        let left = entries(trash);
+        if !left.is_empty() && left.iter().all(|p| listed.contains(p)) {
+            // Only what could not be deleted is left: a process still writing in it (try
+            // again shortly), or for good (a read-only folder, say: the next gc tries again
+            // rather than this spinning).
+            stuck += 1;
+            if stuck >= 5 {
+                return freed;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
+        stuck = 0;
+        if left.is_empty() {
             // Tidy up: the trash, and the per-repository folder once nothing is left in it
             // (both fail, as they should, when something was put in meanwhile).
             let _ = std::fs::remove_file(trash.join(LOCK));
