@@ -312,6 +312,42 @@ fn integrate_reports_conflicts_and_broken_verifies_and_a_pick_rebuilds() {
     assert_eq!(r["rebuilt"], true, "{r:#}");
     assert_eq!(r["items"][0]["attempt"], other.as_str(), "{r:#}");
     assert_eq!(item(&env.status(), 1)["chosen"], other.as_str());
+
+    // Beta merged by hand in the integration's worktree (a real git worktree): the next
+    // integrate takes it as merged; a rebuild would now need --rebuild, the commit being ours.
+    let worktree = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
+    let beta_attempt = item(&env.status(), 2)["chosen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let beta_branch = env.attempt(&beta_attempt)["branch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let merge = env
+        .command("git")
+        .current_dir(&worktree)
+        .args(["merge", "--no-edit", &beta_branch])
+        .output()
+        .unwrap();
+    assert!(!merge.status.success(), "it conflicts");
+    std::fs::write(worktree.join("shared.py"), "ALPHA = 2\nBETA = 1\n").unwrap();
+    env.git_in(&worktree, &["add", "shared.py"]);
+    env.git_in(&worktree, &["commit", "-q", "--no-edit"]);
+    let r = env.json(&["integrate", "--json"]);
+    assert_eq!(r["items"][1]["outcome"], "merged", "{r:#}");
+    assert_eq!(r["rebuilt"], false);
+    let diff = env.ok(&["diff", r["attempt"].as_str().unwrap()]);
+    assert!(
+        diff.contains("+BETA = 1") && diff.contains("+- [x] Beta"),
+        "{diff}"
+    );
+    let e = env.fails(&["integrate", "--pick", &format!("1={chosen}")]);
+    assert!(
+        e.contains("commits of your own") && e.contains("--rebuild"),
+        "{e}"
+    );
+
     let bad = env.fails(&["integrate", "--pick", "Alpha=nope"]);
     assert!(
         bad.contains("nope is not an attempt of item 1 (Alpha)"),
