@@ -19,6 +19,13 @@ pub fn continue_attempt(
             "a follow-up needs a prompt (--prompt TEXT)".into(),
         ));
     }
+    if matches!(a.role, crate::state::Role::Integration { .. }) {
+        return Err(Error::Invalid(format!(
+            "{} is a task list's integration: no agent runs in it; change it with `fanout integrate --pick ITEM=ATTEMPT`, or by hand in its worktree {}",
+            a.id,
+            a.worktree.display()
+        )));
+    }
     if !a.state.is_finished() {
         return Err(Error::Invalid(format!(
             "attempt {} is still {}: wait for it or cancel it first",
