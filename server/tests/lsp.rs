@@ -1909,3 +1909,251 @@ fn with_warm_pool_on_an_idle_repository_gets_warm_worktrees_and_a_try_from_them_
     );
     s.finish(&[&fanout]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Task lists: fanout.plan, fanout.tryAll, fanout.integrate and their lenses
+
+/// Two independent items, each writing a file of its own (the team agent's spec).
+const TASKS_MD: &str =
+    "# Game\n\n- [ ] Board\n  Touches: board.py\n- [ ] Search\n  Touches: search.py\n";
+const BOARD_LINE: u32 = 2;
+const SEARCH_LINE: u32 = 4;
+
+/// A repository with TASKS.md, and the team agent (tests/fixtures/agents/team-agent) as the
+/// roster and the lead, 2 attempts per item.
+fn task_list_project() -> TestEnv {
+    let env = TestEnv::new(&[("TASKS.md", TASKS_MD), ("README.md", README)]);
+    let path = env.base().join("config/fanout/config.toml");
+    let agent = common::fixture_agent("team-agent").display().to_string();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("attempts = 3", "attempts = 2")
+        .replace(
+            "agents = [\"fake\"]",
+            "agents = [\"team\"]\nlead = \"team\"",
+        );
+    std::fs::write(
+        &path,
+        format!(
+            "{text}\n[agent.team]\ncommand = [\"python3\", \"{agent}\", \"{{prompt_file}}\"]\n"
+        ),
+    )
+    .unwrap();
+    let spec = env.base().join("team-spec.json");
+    std::fs::write(
+        &spec,
+        json!({"Board": {"board.py": "BOARD = {attempt}\n"}, "Search": {"search.py": "SEARCH = {attempt}\n"}})
+            .to_string(),
+    )
+    .unwrap();
+    let plan = env.base().join("team-plan.json");
+    std::fs::write(
+        &plan,
+        json!({"file": "TASKS.md", "text": format!("{TASKS_MD}- [ ] Clock\n")}).to_string(),
+    )
+    .unwrap();
+    env.with("TEAM_AGENT_SPEC", &spec.display().to_string())
+        .with("TEAM_AGENT_PLAN", &plan.display().to_string())
+}
+
+fn on_line(lenses: &[Lens], line: u32) -> Vec<Lens> {
+    let mut on: Vec<Lens> = lenses.iter().filter(|l| l.line == line).cloned().collect();
+    on.sort_by_key(|l| l.column);
+    on
+}
+
+/// What an editor does with a `fanout/status`: waits for the one where `pred` holds of the
+/// last task list run.
+#[track_caller]
+fn wait_run(s: &Session, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let note = s.client.wait_for(what, |m| {
+        m.is("fanout/status")
+            && m.params["batches"]
+                .as_array()
+                .and_then(|b| b.last())
+                .is_some_and(&pred)
+    });
+    note.params["batches"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_task_list_gets_its_lenses_runs_integrates_and_its_accept_checks_the_boxes() {
+    let mut s = Session::start(task_list_project(), rich_client());
+    let doc = s.open("TASKS.md", TASKS_MD);
+
+    // The first line: Plan tasks… (no goal: the editor asks) and Run all, in that order.
+    let first = on_line(&s.lenses(&doc.uri), 0);
+    let titles: Vec<&str> = first.iter().map(|l| l.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Plan tasks…", "Run all 2 tasks (2 approaches each)"],
+        "{first:#?}"
+    );
+    assert_eq!(first[0].command, "fanout.plan");
+    assert_eq!(first[0].argument, json!({"uri": doc.uri}));
+    assert_eq!(first[1].command, "fanout.tryAll");
+    assert_eq!(first[1].argument, json!({"uri": doc.uri, "count": 2}));
+    // A client that sends the Plan lens's argument as it is learns what is missing.
+    let e = s.fails("fanout.plan", first[0].argument.clone());
+    assert_eq!(e.code, -32602, "{e:?}");
+    assert!(e.message.contains("prompt"), "{e:?}");
+
+    // Run all, as the lens says.
+    let started = s.run("fanout.tryAll", first[1].argument.clone());
+    assert_eq!(started["file"], "TASKS.md", "{started:#}");
+    let titles: Vec<&str> = started["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    if titles != ["Board", "Search"] {
+        // An item whose fork failed is in the status only, with why.
+        let batches = s.status()["batches"].clone();
+        panic!("started {titles:?}: {started:#}\nthe runs in the status: {batches:#}");
+    }
+    assert_eq!(started["waiting"], json!([]));
+    let fanouts: Vec<String> = started["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["fanout"].as_str().unwrap().to_string())
+        .collect();
+    for f in &fanouts {
+        s.wait_finished(f);
+    }
+    let run = wait_run(&s, "both items ready", |b| {
+        b["items"].as_array().is_some_and(|items| {
+            items.iter().all(|i| {
+                i["label"]
+                    .as_str()
+                    .is_some_and(|l| l.contains("ready to integrate"))
+            })
+        })
+    });
+    assert_eq!(run["id"], started["batch"]);
+    assert_eq!(run["summary"], "2 items: 2 ready", "{run:#}");
+
+    // Each item's line: Try, then its label from the status, opening the chosen attempt.
+    let lenses = s.lenses(&doc.uri);
+    for (n, line) in [(0, BOARD_LINE), (1, SEARCH_LINE)] {
+        let item = &run["items"][n];
+        let on = on_line(&lenses, line);
+        assert_eq!(on[0].title, "Try 2 approaches", "{on:#?}");
+        assert_eq!(on[1].title, item["label"].as_str().unwrap(), "{on:#?}");
+        assert_eq!(on[1].command, "fanout.openDiff");
+        assert_eq!(on[1].argument, json!({"attempt": item["chosen"]}));
+    }
+    let first = on_line(&lenses, 0);
+    assert_eq!(first[2].title, "Integrate (2 items: 2 ready)", "{first:#?}");
+    assert_eq!(first[2].command, "fanout.integrate");
+    assert_eq!(first[2].argument, json!({"uri": doc.uri}));
+
+    // Integrate, as the lens says: each item merged, said in words.
+    let r = s.run("fanout.integrate", first[2].argument.clone());
+    assert_eq!(r["batch"], started["batch"], "{r:#}");
+    for (n, item) in r["items"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(item["number"], n + 1, "{r:#}");
+        assert_eq!(item["outcome"], "merged", "{r:#}");
+        assert_eq!(item["attempt"], run["items"][n]["chosen"], "{r:#}");
+        assert_eq!(
+            item["text"],
+            format!("merged {}", item["attempt"].as_str().unwrap())
+        );
+    }
+    let integration = r["attempt"].as_str().unwrap().to_string();
+    // The lenses follow the status, which the watcher sends once it sees the integration.
+    let run = wait_run(&s, "the integration in the status", |b| {
+        b["integration"]["merged"] == 2
+    });
+    assert_eq!(
+        run["integration"]["attempt"],
+        integration.as_str(),
+        "{run:#}"
+    );
+    let first = on_line(&s.lenses(&doc.uri), 0);
+    let titles: Vec<&str> = first.iter().map(|l| l.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Plan tasks…",
+            "Run all 2 tasks (2 approaches each)",
+            "Integrate (2 items: 2 merged)",
+            "integration: 2 of 2 merged",
+            "Accept the integration"
+        ],
+        "{first:#?}"
+    );
+    assert_eq!(first[3].command, "fanout.openDiff");
+    assert_eq!(first[3].argument, json!({"attempt": integration}));
+    assert_eq!(first[4].command, "fanout.accept");
+    assert_eq!(first[4].argument, json!({"attempt": integration}));
+
+    // Accepting it: one edit with both items' files and the open list's boxes checked.
+    let mark = s.client.mark();
+    let accepted = s.run("fanout.accept", first[4].argument.clone());
+    assert_eq!(accepted["applied"], true, "{accepted}");
+    let request = the_apply_edit(&s.client, mark);
+    let ops = request.params["edit"]["documentChanges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let list = ops
+        .iter()
+        .find(|o| o["textDocument"]["uri"] == doc.uri)
+        .unwrap_or_else(|| panic!("an edit of TASKS.md: {ops:#?}"));
+    assert_eq!(
+        apply_text_edits(&doc.text, list["edits"].as_array().unwrap()),
+        TASKS_MD.replace("- [ ]", "- [x]")
+    );
+    // Each file as the attempt the integration took for its item wrote it (its number in it).
+    let n = |k: usize| {
+        let id = r["items"][k]["attempt"].as_str().unwrap();
+        id.rsplit_once('-').unwrap().1.to_string()
+    };
+    for (file, text) in [
+        ("board.py", format!("BOARD = {}\n", n(0))),
+        ("search.py", format!("SEARCH = {}\n", n(1))),
+    ] {
+        let uri = s.env.uri(file);
+        assert!(
+            ops.iter().any(|o| o["kind"] == "create" && o["uri"] == uri),
+            "{file} created: {ops:#?}"
+        );
+        let fill = ops
+            .iter()
+            .find(|o| o["textDocument"]["uri"] == uri)
+            .unwrap_or_else(|| panic!("{file} written: {ops:#?}"));
+        assert_eq!(
+            apply_text_edits("", fill["edits"].as_array().unwrap()),
+            text
+        );
+    }
+
+    // Plan tasks…, with the goal the editor asked for: a lead writes the list as an attempt.
+    let planned = s.run(
+        "fanout.plan",
+        json!({"uri": doc.uri, "prompt": "Add a clock"}),
+    );
+    let lead = planned["fanout"].as_str().unwrap().to_string();
+    let f = s.wait_finished(&lead);
+    assert_eq!(f["task"]["marker"], "plan", "{f:#}");
+    assert_eq!(f["task"]["file"], "TASKS.md", "{f:#}");
+    let lead_attempt = planned["attempts"][0].as_str().unwrap();
+    let diff = s.run("fanout.diff", json!({"attempt": lead_attempt}));
+    assert!(
+        diff["diff"].as_str().unwrap().contains("+- [ ] Clock"),
+        "{diff}"
+    );
+
+    let mut all: Vec<&str> = fanouts.iter().map(String::as_str).collect();
+    let integration_fanout = integration.rsplit_once('-').unwrap().0.to_string();
+    all.push(&integration_fanout);
+    all.push(&lead);
+    s.finish(&all);
+}
