@@ -94,7 +94,7 @@ end)
 
 H.test('<Tab> completes subcommands and attempt ids', function()
   H.eq(
-    { 'accept', 'cancel', 'compare', 'diff', 'discard', 'log', 'review', 'status', 'synthesize', 'try' },
+    { 'accept', 'cancel', 'compare', 'diff', 'discard', 'integrate', 'log', 'plan', 'review', 'status', 'synthesize', 'try', 'tryall' },
     vim.fn.getcompletion('Fanout ', 'cmdline'),
     'subcommands'
   )
