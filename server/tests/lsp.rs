@@ -1319,7 +1319,7 @@ fn a_folder_that_is_not_a_repository_gets_lenses_an_empty_status_and_clear_error
     assert_eq!(
         s.status(),
         json!({"repo": null, "running": 0, "queued": 0, "succeeded": 0, "failed": 0,
-               "fanouts": [], "abandoned": []})
+               "fanouts": [], "abandoned": [], "batches": []})
     );
     let error = s.fails("fanout.diff", json!({"attempt": "abc123-1"}));
     assert!(error.message.contains("no git repository"), "{error:?}");
