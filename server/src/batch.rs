@@ -365,7 +365,12 @@ pub fn integrate(
     let attempt_dir = states.attempt_dir(&integration.fanout, 1);
     // Held while integrating: the attempt shows as running, and as interrupted if this dies.
     let _alive = crate::state::hold_lock(&attempt_dir)?;
-    let dirty = git_in(&admin, &integration.worktree, &["status", "--porcelain"])?;
+    // Tracked files only: verify's build output (untracked, maybe not ignored) is no one's work.
+    let dirty = git_in(
+        &admin,
+        &integration.worktree,
+        &["status", "--porcelain", "--untracked-files=no"],
+    )?;
     if !dirty.trim().is_empty() {
         return Err(Error::Invalid(format!(
             "the integration's worktree {} has changes that are not committed; commit them there (they become part of the integration) or undo them, then integrate again:\n{}",
@@ -376,6 +381,12 @@ pub fn integrate(
     let mut head =
         Oid::from_str(git_in(&admin, &integration.worktree, &["rev-parse", "HEAD"])?.trim())?;
     set_running(&states, &integration, true)?;
+    // Whatever goes wrong from here, the integration's record does not stay "running".
+    let mut running = Running {
+        states: &states,
+        integration: &integration,
+        done: false,
+    };
 
     // The attempt each item integrates now.
     let chosen: Vec<Option<String>> = b
@@ -398,7 +409,6 @@ pub fn integrate(
     if rebuilt && head != snapshot {
         let own = own_commits(&repo, snapshot, head)?;
         if !own.is_empty() && !req.rebuild {
-            set_running(&states, &integration, false)?;
             return Err(Error::Invalid(format!(
                 "a choice changed, so the integration must start again from the snapshot, but its branch {} has commits of your own ({}); run `fanout integrate --rebuild` to start again anyway",
                 integration.branch,
@@ -565,12 +575,14 @@ pub fn integrate(
         });
     }
 
+    finish_record(&repo, &states, &integration, snapshot, head)?;
+    running.done = true;
+    drop(running);
     let integration = IntegrationRecord {
         head: head.to_string(),
         updated_at: now_secs(),
         ..integration
     };
-    finish_record(&repo, &states, &integration, snapshot, head)?;
     b.integration = Some(integration.clone());
     write(&states, &b)?;
     Ok(IntegrateReport {
@@ -750,6 +762,21 @@ fn integration_attempt(
         "role": {"kind": "integration", "batch": b.id},
     }))
     .expect("an integration's record is well-formed")
+}
+
+/// Sets the integration's record back to finished when dropped before `done`.
+struct Running<'a> {
+    states: &'a StateDir,
+    integration: &'a IntegrationRecord,
+    done: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = set_running(self.states, self.integration, false);
+        }
+    }
 }
 
 fn set_running(states: &StateDir, i: &IntegrationRecord, running: bool) -> Result<()> {
