@@ -465,7 +465,11 @@ fn signature(r: &StatusReport) -> Vec<AttemptSignature> {
             let review = f.review.as_ref()?;
             Some((review.id.clone(), format!("review {:?}", review.state)))
         }))
-        .chain(r.batches.iter().map(|b| (b.id.clone(), format!("run {b:?}"))))
+        .chain(
+            r.batches
+                .iter()
+                .map(|b| (b.id.clone(), format!("run {b:?}"))),
+        )
         .collect();
     sig.sort();
     sig
