@@ -49,6 +49,8 @@ pub struct BatchStarted {
     pub started: Vec<(String, ForkResult)>,
     /// The items waiting for others: (title, the titles they wait for).
     pub waiting: Vec<(String, Vec<String>)>,
+    /// The items that could not start: (title, why). `fanout integrate` tries them again.
+    pub failed: Vec<(String, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -121,6 +123,7 @@ pub fn start(
     write(&states, &record)?;
     let mut started = Vec::new();
     let mut waiting = Vec::new();
+    let mut failed = Vec::new();
     let mut warnings = Vec::new();
     for k in 0..items.len() {
         if !items[k].after.is_empty() {
@@ -167,6 +170,7 @@ pub fn start(
                 items[k].outcome = Some(Outcome::NotReady {
                     why: format!("could not start: {e}"),
                 });
+                failed.push((items[k].title.clone(), e.to_string()));
             }
         }
     }
@@ -177,6 +181,7 @@ pub fn start(
         file: req.file.clone(),
         started,
         waiting,
+        failed,
         warnings,
     })
 }
@@ -214,6 +219,8 @@ pub struct IntegrateReport {
     pub items: Vec<ItemReport>,
     /// Whether it was started again from the snapshot (a choice changed).
     pub rebuilt: bool,
+    /// Whether an integrate that died mid-way was undone first.
+    pub recovered: bool,
 }
 
 /// A git command on the integration's worktree, through its admin folder (never its `.git`
@@ -356,7 +363,12 @@ pub fn integrate(
     let snapshot = Oid::from_str(&b.snapshot)?;
     let integration = match &b.integration {
         Some(i) if i.worktree.is_dir() => i.clone(),
-        _ => create_integration(paths, user, &states, &b)?,
+        _ => {
+            let made = create_integration(paths, user, &states, &b)?;
+            b.integration = Some(made.clone());
+            write(&states, &b)?;
+            made
+        }
     };
     let admin = paths
         .common_dir
@@ -365,6 +377,19 @@ pub fn integrate(
     let attempt_dir = states.attempt_dir(&integration.fanout, 1);
     // Held while integrating: the attempt shows as running, and as interrupted if this dies.
     let _alive = crate::state::hold_lock(&attempt_dir)?;
+    let mut recovered = false;
+    if states.read_attempt_at(&attempt_dir)?.state == AttemptState::Running {
+        // An integrate died mid-way (its record still says running, and nobody holds it):
+        // the worktree goes back to where the last one that finished left it, a lock git
+        // left with it too.
+        let _ = std::fs::remove_file(admin.join("index.lock"));
+        git_in(
+            &admin,
+            &integration.worktree,
+            &["reset", "-q", "--hard", &integration.head],
+        )?;
+        recovered = true;
+    }
     // Tracked files only: verify's build output (untracked, maybe not ignored) is no one's work.
     let dirty = git_in(
         &admin,
@@ -460,6 +485,8 @@ pub fn integrate(
             b.items[k].outcome = Some(match started {
                 Ok(r) => {
                     b.items[k].fanout = Some(r.fanout.clone());
+                    // Recorded at once: a kill later must not start the item twice.
+                    write(&states, &b)?;
                     Outcome::Started { fanout: r.fanout }
                 }
                 Err(e) => Outcome::NotReady {
@@ -546,11 +573,13 @@ pub fn integrate(
             &tree,
             &[&head_commit, &theirs_commit],
         )?;
+        crate::fault::point("integrate.committed");
         git_in(
             &admin,
             &integration.worktree,
             &["reset", "-q", "--hard", &commit.to_string()],
         )?;
+        crate::fault::point("integrate.reset");
         if let Some(cmd) = &eff.verify {
             let (code, tail) = run_verify(cmd, &integration.worktree);
             if code != Some(0) {
@@ -609,6 +638,7 @@ pub fn integrate(
             })
             .collect(),
         rebuilt,
+        recovered,
     })
 }
 
@@ -708,10 +738,35 @@ fn create_integration(
     };
     let repo = paths.open()?;
     let snapshot = Oid::from_str(&b.snapshot)?;
+    if repo
+        .find_branch(&spec.branch, git2::BranchType::Local)
+        .is_ok()
+    {
+        return Err(Error::Invalid(format!(
+            "the branch {} is left from a `fanout integrate` that was killed while it made the integration; `fanout gc` removes what it left, then integrate again",
+            spec.branch
+        )));
+    }
+    // As for a fork: a kill from here on leaves only what the intent lists, which `fanout
+    // status` shows and `fanout gc` removes.
+    let intent = crate::state::Intent::begin(
+        states,
+        &crate::state::IntentRecord {
+            id: fanout.clone(),
+            created_at: now_secs(),
+            pid: std::process::id(),
+            worktrees: vec![crate::state::IntendedWorktree {
+                name: spec.name.clone(),
+                path: spec.path.clone(),
+                branch: spec.branch.clone(),
+            }],
+        },
+    )?;
     let dir = states.attempt_dir(&fanout, 1);
     std::fs::create_dir_all(&dir).at(&dir)?;
     let made = (|| -> Result<()> {
         crate::checkout::create_worktrees(&repo, snapshot, std::slice::from_ref(&spec))?;
+        crate::fault::point("integrate.worktree-created");
         let now = now_secs();
         let rec = integration_attempt(&id, &fanout, &spec, b, paths, now);
         states.write_attempt(&rec)?;
@@ -731,9 +786,11 @@ fn create_integration(
     })();
     if let Err(e) = made {
         crate::checkout::remove_worktrees(&repo, std::slice::from_ref(&spec));
+        drop(intent);
         states.remove_dir(&states.fanout_dir(&fanout));
         return Err(e);
     }
+    intent.finish();
     Ok(IntegrationRecord {
         fanout,
         attempt: id,
@@ -753,7 +810,7 @@ fn integration_attempt(
     now: u64,
 ) -> AttemptRecord {
     serde_json::from_value(serde_json::json!({
-        "id": id, "fanout": fanout, "n": 1, "agent": INTEGRATE, "state": "running",
+        "id": id, "fanout": fanout, "n": 1, "agent": INTEGRATE, "state": "succeeded",
         "branch": spec.branch, "worktree": spec.path, "worktree_name": spec.name,
         "argv": [], "base_commit": b.snapshot, "created_at": now, "started_at": now,
         "finished_at": null, "exit_code": null, "diffstat": null, "commit": null,

@@ -281,8 +281,17 @@ pub struct TryAllResult {
     pub file: String,
     pub started: Vec<StartedItem>,
     pub waiting: Vec<WaitingItem>,
+    /// Items that could not start (`fanout.integrate` tries them again).
+    #[serde(default)]
+    pub failed: Vec<FailedItem>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailedItem {
+    pub title: String,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -321,6 +330,14 @@ impl From<&crate::batch::BatchStarted> for TryAllResult {
                     after: after.clone(),
                 })
                 .collect(),
+            failed: b
+                .failed
+                .iter()
+                .map(|(title, error)| FailedItem {
+                    title: title.clone(),
+                    error: error.clone(),
+                })
+                .collect(),
             warnings: b.warnings.clone(),
         }
     }
@@ -352,9 +369,8 @@ pub enum Outcome {
     Waiting {
         after: Vec<usize>,
     },
-    Started {
-        fanout: String,
-    },
+    /// Its fanout (the item's `fanout`) was started now, from the integration.
+    Started {},
 }
 
 impl From<&crate::run_record::Outcome> for Outcome {
@@ -388,9 +404,7 @@ impl From<&crate::run_record::Outcome> for Outcome {
             E::Waiting { after } => Outcome::Waiting {
                 after: numbers(after),
             },
-            E::Started { fanout } => Outcome::Started {
-                fanout: fanout.clone(),
-            },
+            E::Started { .. } => Outcome::Started {},
         }
     }
 }
@@ -405,6 +419,9 @@ pub struct IntegrateResult {
     pub branch: String,
     pub worktree: PathBuf,
     pub rebuilt: bool,
+    /// Whether an integrate that was killed mid-way was undone first.
+    #[serde(default)]
+    pub recovered: bool,
     pub items: Vec<IntegratedItem>,
 }
 
@@ -428,6 +445,7 @@ impl From<&crate::batch::IntegrateReport> for IntegrateResult {
             branch: r.branch.clone(),
             worktree: r.worktree.clone(),
             rebuilt: r.rebuilt,
+            recovered: r.recovered,
             items: r
                 .items
                 .iter()

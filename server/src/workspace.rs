@@ -31,7 +31,7 @@ pub use crate::inspect::Choice;
 pub use crate::merge::{FileChange, MergePlan};
 pub use crate::pool::{PoolSummary, WarmReport};
 pub use crate::repo_config::{show_argv, FILE_NAME as REPO_CONFIG_FILE};
-pub use crate::run_record::Outcome;
+pub use crate::run_record::{Outcome, INTEGRATE};
 pub use crate::snapshot::Overlay as Buffer;
 pub use crate::state::{AttemptRecord, Role};
 pub use crate::status::{BatchStatus, ItemStatus};

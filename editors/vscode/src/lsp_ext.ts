@@ -174,7 +174,8 @@ export type Outcome =
     | { outcome: 'not_ready'; why: string }
     /** `after`: the items (numbers from 1) it waits for. */
     | { outcome: 'waiting'; after: number[] }
-    | { outcome: 'started'; fanout: string };
+    /** Its fanout (the item's `fanout`) was started now, from the integration. */
+    | { outcome: 'started' };
 
 /** A task list run in the status: its items and its integration. */
 export interface Batch {
@@ -251,11 +252,18 @@ export interface WaitingItem {
     after: string[];
 }
 
+export interface FailedItem {
+    title: string;
+    error: string;
+}
+
 export interface TryAllResult {
     batch: string;
     file: string;
     started: StartedItem[];
     waiting: WaitingItem[];
+    /** Items that could not start (`fanout.integrate` tries them again). */
+    failed: FailedItem[];
     warnings?: string[];
 }
 
@@ -290,6 +298,8 @@ export interface IntegrateResult {
     branch: string;
     worktree: string;
     rebuilt: boolean;
+    /** Whether an integrate that was killed mid-way was undone first. */
+    recovered: boolean;
     items: IntegratedItem[];
 }
 

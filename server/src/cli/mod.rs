@@ -507,6 +507,13 @@ fn try_all(list: PathBuf, count: Option<usize>, agents: Vec<String>, json: bool)
             escape_line(&after.join(", "))
         );
     }
+    for (title, error) in &started.failed {
+        println!(
+            "  - [ ] {}: could not start ({}); `fanout integrate` tries again",
+            escape_line(title),
+            escape_line(error)
+        );
+    }
     println!(
         "watch them with `fanout status --watch`; when they are done, `fanout integrate` merges the best of each{}",
         if started.waiting.is_empty() {
@@ -573,6 +580,9 @@ fn integrate(batch: Option<String>, picks: &[String], rebuild: bool, json: bool)
             ""
         }
     );
+    if report.recovered {
+        println!("  (an integrate killed mid-way was undone first)");
+    }
     let mut problems = false;
     for item in &report.items {
         let what = &item.text;

@@ -283,7 +283,12 @@ impl Live {
     async fn progress(&self, published: &mut Published, report: &StatusReport) {
         let progress_ok = self.caps.read().unwrap().work_done_progress;
         let first_look = published.looked.insert(report.repo.clone());
-        for f in &report.fanouts {
+        // An integration is no run of agents to announce: `fanout integrate` answers itself.
+        for f in report
+            .fanouts
+            .iter()
+            .filter(|f| f.task.marker != crate::workspace::INTEGRATE)
+        {
             let total = f.attempts.len();
             let done = f.attempts.iter().filter(|a| a.state.is_finished()).count();
             let message = format!("{done}/{total} done");

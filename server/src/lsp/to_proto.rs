@@ -268,8 +268,9 @@ fn task_list_lenses(
         out.push(lens(
             next_range(),
             format!(
-                "Run all {items} task{} ({count} approaches each)",
-                if items == 1 { "" } else { "s" }
+                "Run all {items} task{} ({count} approach{} each)",
+                if items == 1 { "" } else { "s" },
+                if count == 1 { "" } else { "es" }
             ),
             crate::proto::Command::TryAll,
             serde_json::to_value(crate::proto::TryAllLens {

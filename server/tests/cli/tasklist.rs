@@ -387,3 +387,76 @@ fn bad_task_lists_are_refused_naming_the_line() {
     assert!(e.contains("no task list has been run here"), "{e}");
     assert!(env.status()["fanouts"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn an_integrate_killed_at_any_step_is_undone_and_done_again() {
+    use std::os::unix::process::ExitStatusExt;
+    let spec = json!({"Alpha": {"a.py": "A = 1\n"}, "Beta": {"b.py": "B = 1\n"}});
+    for point in [
+        "integrate.worktree-created",
+        "integrate.committed",
+        "integrate.reset",
+        "integrate.committed:2",
+        "integrate.reset:2",
+    ] {
+        let env = team(
+            TestEnv::named("proj", &[("TASKS.md", "- [ ] Alpha\n- [ ] Beta\n")]),
+            &spec,
+        );
+        env.json(&["try", "--all", "-n", "1", "--json"]);
+        env.wait_all_finished();
+        let killed = env
+            .command(env!("CARGO_BIN_EXE_fanout"))
+            .args(["integrate"])
+            .env("FANOUT_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{point}");
+        if point == "integrate.worktree-created" {
+            // What the killed one made is listed as left behind; gc removes it.
+            let s = env.status();
+            assert_eq!(
+                s["abandoned"].as_array().unwrap().len(),
+                1,
+                "{point}: {s:#}"
+            );
+            let e = env.fails(&["integrate"]);
+            assert!(e.contains("fanout gc"), "{point}: {e}");
+            env.ok(&["gc"]);
+        }
+        let r = env.json(&["integrate", "--json"]);
+        let outcomes: Vec<&str> = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, ["merged", "merged"], "{point}: {r:#}");
+        assert_eq!(
+            r["recovered"],
+            point != "integrate.worktree-created",
+            "{point}: {r:#}"
+        );
+        let worktree = std::path::PathBuf::from(r["worktree"].as_str().unwrap());
+        assert_eq!(
+            env.git_in(&worktree, &["status", "--porcelain"]),
+            "",
+            "{point}"
+        );
+        let merges = env.git_in(
+            &worktree,
+            &["log", "--first-parent", "--format=%s", "-n", "5"],
+        );
+        assert_eq!(
+            merges.matches("fanout integrate: merge").count(),
+            2,
+            "{point}: {merges}"
+        );
+        let diff = env.ok(&["diff", r["attempt"].as_str().unwrap()]);
+        assert!(
+            diff.contains("+A = 1") && diff.contains("+B = 1"),
+            "{point}: {diff}"
+        );
+        assert!(env.status()["abandoned"].as_array().unwrap().is_empty());
+    }
+}
