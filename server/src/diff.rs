@@ -3,9 +3,11 @@
 //! (mode 120000), binary files as "Binary files ... differ", and paths quoted git's way so a
 //! newline or an escape sequence in a file name never splits or hides a line.
 //!
-//! The line diff itself ([`LineDiff`]) is imara-diff's Histogram algorithm with git's slider
-//! post-processing (the indent heuristic), on lines cut as editors cut them; `hunks` and the
-//! language server's minimal edits use the same one.
+//! The line diff itself ([`LineDiff`]) is imara-diff's Myers algorithm (with git's
+//! heuristics) and git's slider post-processing (the indent heuristic), on lines cut as
+//! editors cut them; `hunks` and the language server's minimal edits use the same one.
+//! Myers, not imara-diff's Histogram: on the benchmark's file (10,000 lines, every tenth
+//! changed) Histogram took 22 ms and Myers 0.9 ms (`similar`'s Myers: 13.7 ms).
 
 use crate::merge::{is_link, ChangeKind, FileChange, MergePlan};
 use crate::text::quote_path;
@@ -135,8 +137,8 @@ pub struct Group {
     pub changes: Range<usize>,
 }
 
-/// The line diff of two texts: imara-diff's Histogram with git's indent heuristic for where
-/// an ambiguous change goes.
+/// The line diff of two texts: imara-diff's Myers with git's indent heuristic for where an
+/// ambiguous change goes.
 pub struct LineDiff<'a> {
     pub old: Vec<&'a str>,
     pub new: Vec<&'a str>,
@@ -149,7 +151,7 @@ impl<'a> LineDiff<'a> {
         let mut input = InternedInput::default();
         input.update_before(old.iter().copied());
         input.update_after(new.iter().copied());
-        let mut diff = Diff::compute(Algorithm::Histogram, &input);
+        let mut diff = Diff::compute(Algorithm::Myers, &input);
         diff.postprocess_lines(&input);
         let changes = diff
             .hunks()

@@ -113,13 +113,13 @@ pub fn workspace_edit(
 /// Line-level minimal edits turning `old` into `new`, so the editor keeps cursors and folds
 /// outside the changed lines and one undo reverts them all.
 pub fn text_edits(old: &str, new: &str) -> Vec<TextEdit> {
-    // The line diff the engine's diffs use (imara-diff's Histogram, git's indent heuristic),
+    // The line diff the engine's diffs use (imara-diff's Myers, git's indent heuristic),
     // on lines as LSP cuts them.
     let (old_lines, new_lines) = (lsp_lines(old), lsp_lines(new));
     let mut input = imara_diff::InternedInput::default();
     input.update_before(old_lines.iter().copied());
     input.update_after(new_lines.iter().copied());
-    let mut diff = imara_diff::Diff::compute(imara_diff::Algorithm::Histogram, &input);
+    let mut diff = imara_diff::Diff::compute(imara_diff::Algorithm::Myers, &input);
     diff.postprocess_lines(&input);
     diff.hunks()
         .map(|h| TextEdit {
