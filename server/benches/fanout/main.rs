@@ -12,10 +12,12 @@
 //! `fork-tmpfs`, `fork-disk`),
 //! `--out DIR` (results.md and results.json; default target/fanout-bench), `--disk DIR`
 //! (default the temp dir), `--tmpfs DIR` (default /dev/shm), `--scale-attempts N`,
-//! `--scale-secs S`, `--fork-runs N`, `--keep` (keep the temp folders).
+//! `--scale-secs S`, `--fork-runs N`, `--keep` (keep the temp folders), `--before BIN` (a
+//! fanout binary of an earlier version: the diff's `fanout.diff` timed side by side with it).
 //! Internally, `--fake-agent MODE` makes this binary one of the fake agents (agent.rs).
 
 mod agent;
+mod diffbench;
 mod forkbench;
 mod gen;
 /// The LSP client of the integration tests, shared.
@@ -47,6 +49,8 @@ struct Options {
     scale_secs: u64,
     fork_runs: Option<usize>,
     keep: bool,
+    /// A fanout binary of an earlier version, for the diff's side-by-side figures.
+    before: Option<PathBuf>,
 }
 
 fn parse_options(args: &[String]) -> Options {
@@ -60,6 +64,7 @@ fn parse_options(args: &[String]) -> Options {
         scale_secs: 30,
         fork_runs: None,
         keep: false,
+        before: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -78,6 +83,10 @@ fn parse_options(args: &[String]) -> Options {
             "--scale-attempts" => o.scale_attempts = value().parse().expect("a number"),
             "--scale-secs" => o.scale_secs = value().parse().expect("a number"),
             "--fork-runs" => o.fork_runs = Some(value().parse().expect("a number")),
+            "--before" => {
+                let bin = PathBuf::from(value());
+                o.before = Some(bin.canonicalize().unwrap_or(bin));
+            }
             "--bench" | "--run" => {}
             other => panic!("unknown option {other} (see the top of benches/fanout/main.rs)"),
         }
@@ -261,34 +270,41 @@ fn main() {
         fork_rows.extend(forkbench::run(&[tmpfs_plan], &mut log));
     }
 
+    let lsp_plan = if o.quick {
+        lspbench::LspPlan {
+            rounds: 1,
+            lens_requests: 200,
+            changes: 10_000,
+            state_writes: 5,
+            diff_runs: 5,
+        }
+    } else {
+        lspbench::LspPlan {
+            rounds: 3,
+            lens_requests: 1_000,
+            changes: 10_000,
+            state_writes: 20,
+            diff_runs: 20,
+        }
+    };
+    let mut diffs: Vec<diffbench::DiffResults> = Vec::new();
     if wants("lsp") || wants("diff") || wants("scale") {
         let env = lspbench::LspEnv::new(&disk_root, &fanout_bin, o.scale_secs);
-        if wants("lsp") || wants("diff") {
-            let plan = if o.quick {
-                lspbench::LspPlan {
-                    rounds: 1,
-                    lens_requests: 200,
-                    changes: 10_000,
-                    state_writes: 5,
-                    diff_runs: 5,
-                }
-            } else {
-                lspbench::LspPlan {
-                    rounds: 3,
-                    lens_requests: 1_000,
-                    changes: 10_000,
-                    state_writes: 20,
-                    diff_runs: 20,
-                }
-            };
-            let r = lspbench::run(&env, &plan, &mut log);
-            let (lsp_md, diff_md) = lspbench::markdown(&r);
+        if wants("lsp") {
+            let r = lspbench::run(&env, &lsp_plan, o.before.as_deref(), &mut log);
             md.push_str("### Language server (`fanout lsp` over stdio)\n\n");
-            md.push_str(&lsp_md);
-            md.push_str("\n### Diff against the buffer\n\n");
-            md.push_str(&diff_md);
+            md.push_str(&lspbench::markdown(&r));
             md.push('\n');
             json.insert("lsp".into(), lspbench::json(&r));
+            diffs.push(r.diff);
+        } else if wants("diff") {
+            diffs.push(diffbench::run(
+                &env,
+                "disk",
+                lsp_plan.diff_runs,
+                o.before.as_deref(),
+                &mut log,
+            ));
         }
         if wants("scale") {
             let r = scale::run(&env, o.scale_attempts, o.scale_secs, &mut log);
@@ -300,6 +316,28 @@ fn main() {
             md.push('\n');
             json.insert("scale".into(), scale::json(&r));
         }
+    }
+    if wants("diff") {
+        // The same diff on tmpfs: the repository and its objects there (the worktrees stay in
+        // the data dir, on the disk; the diff reads the repository only).
+        std::fs::create_dir_all(&tmpfs_root).expect("tmpfs folder");
+        let env = lspbench::LspEnv::new(&tmpfs_root, &fanout_bin, o.scale_secs);
+        diffs.push(diffbench::run(
+            &env,
+            "tmpfs",
+            lsp_plan.diff_runs,
+            o.before.as_deref(),
+            &mut log,
+        ));
+    }
+    if !diffs.is_empty() {
+        md.push_str("### Diff against the buffer\n\n");
+        md.push_str(&diffbench::markdown(&diffs.iter().collect::<Vec<_>>()));
+        md.push('\n');
+        json.insert(
+            "diff".into(),
+            serde_json::Value::Array(diffs.iter().map(diffbench::json).collect()),
+        );
     }
 
     if wants("pool") {
