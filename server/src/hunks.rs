@@ -100,12 +100,40 @@ struct Edit {
 }
 
 /// Every hunk of the change from tree `base` to tree `theirs`, by path, in order.
+///
+/// Kept for the next call of the process (the last [`KEPT`] pairs): the trees are named by
+/// their content, so their hunks never change, and a language server asks for the same
+/// attempt's hunks with every diff it shows.
 pub fn of_trees(repo: &Repository, base: Oid, theirs: Oid) -> Result<Vec<Hunk>> {
+    type Kept = std::collections::VecDeque<((Oid, Oid), Vec<Hunk>)>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
+    let cache = || {
+        CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let known = cache()
+        .iter()
+        .find(|(k, _)| *k == (base, theirs))
+        .map(|(_, h)| h.clone());
+    if let Some(hunks) = known {
+        return Ok(hunks);
+    }
     // The merge of `theirs` onto `base` itself is `theirs`: the plan lists every changed file
     // with both contents, modes normalized and submodules left out as accept does.
     let plan = crate::merge::plan(repo, base, base, theirs, false)?;
-    Ok(of_plan(&plan))
+    let hunks = of_plan(&plan);
+    let mut kept = cache();
+    kept.push_back(((base, theirs), hunks.clone()));
+    while kept.len() > KEPT {
+        kept.pop_front();
+    }
+    Ok(hunks)
 }
+
+/// How many attempts' hunks [`of_trees`] keeps.
+const KEPT: usize = 16;
 
 /// The hunks of a plan made from the snapshot onto itself (old: the snapshot's files).
 pub fn of_plan(plan: &crate::merge::MergePlan) -> Vec<Hunk> {

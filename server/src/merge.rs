@@ -10,7 +10,8 @@
 use crate::error::Result;
 use git2::{Oid, Repository};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A regular file's mode in a git tree.
 pub const MODE_FILE: u32 = 0o100644;
@@ -250,6 +251,79 @@ fn plain_file(mode: u32) -> bool {
     mode == MODE_FILE || mode == MODE_EXEC
 }
 
+/// A file merge's outcome: clean or not, the mode, the content (with markers when not).
+struct Merged {
+    clean: bool,
+    mode: u32,
+    content: Vec<u8>,
+}
+
+/// What plans read, kept for the next plan of the process (a language server diffs the same
+/// attempt against the same files again and again): blob contents by id and file merges by
+/// the ids and modes merged. Both are named by content, so an entry is never stale, in any
+/// repository. Bounded: blobs up to [`BLOB_CACHE_BYTES`] in all (none over a quarter of
+/// it), the last [`MERGE_CACHE_LEN`] merges; the oldest go first.
+#[derive(Default)]
+struct Cache {
+    blobs: HashMap<Oid, Arc<Vec<u8>>>,
+    blob_order: VecDeque<Oid>,
+    blob_bytes: usize,
+    merges: HashMap<[(Oid, u32); 3], Arc<Merged>>,
+    merge_order: VecDeque<[(Oid, u32); 3]>,
+}
+
+const BLOB_CACHE_BYTES: usize = 32 << 20;
+const MERGE_CACHE_LEN: usize = 16;
+
+impl Cache {
+    fn remember_blob(&mut self, id: Oid, content: Arc<Vec<u8>>) {
+        if content.len() > BLOB_CACHE_BYTES / 4 || self.blobs.contains_key(&id) {
+            return;
+        }
+        self.blob_bytes += content.len();
+        self.blobs.insert(id, content);
+        self.blob_order.push_back(id);
+        while self.blob_bytes > BLOB_CACHE_BYTES {
+            let Some(old) = self.blob_order.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.blobs.remove(&old) {
+                self.blob_bytes -= c.len();
+            }
+        }
+    }
+
+    fn remember_merge(&mut self, key: [(Oid, u32); 3], m: Arc<Merged>) {
+        if self.merges.insert(key, m).is_none() {
+            self.merge_order.push_back(key);
+        }
+        while self.merge_order.len() > MERGE_CACHE_LEN {
+            if let Some(old) = self.merge_order.pop_front() {
+                self.merges.remove(&old);
+            }
+        }
+    }
+}
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// A blob's content, from the cache or the object database.
+fn cached_blob(repo: &Repository, id: Oid) -> Result<Arc<Vec<u8>>> {
+    let known = cache().blobs.get(&id).cloned();
+    if let Some(c) = known {
+        return Ok(c);
+    }
+    let content = Arc::new(repo.find_blob(id)?.content().to_vec());
+    cache().remember_blob(id, Arc::clone(&content));
+    Ok(content)
+}
+
 fn simple_plan(
     repo: &Repository,
     base: Oid,
@@ -287,7 +361,7 @@ fn simple_plan(
             return Ok(None);
         }
     }
-    let blob = |id: Oid| -> Result<Vec<u8>> { Ok(repo.find_blob(id)?.content().to_vec()) };
+    let blob = |id: Oid| -> Result<Vec<u8>> { Ok(cached_blob(repo, id)?.to_vec()) };
     let mut out = MergePlan::default();
     for (path, now, then) in taken {
         let now_n = now.map(|e| (e.id, normalize_mode(e.mode)));
@@ -335,15 +409,30 @@ fn simple_plan(
             x.id = e.id;
             x
         };
-        let mut opts = git2::MergeFileOptions::new();
-        opts.our_label("current")
-            .their_label("attempt")
-            .ancestor_label("fork");
-        let r = repo.merge_file_from_index(&entry(b), &entry(o), &entry(t), Some(&mut opts))?;
+        let key = [(b.id, b.mode), (o.id, o.mode), (t.id, t.mode)];
+        let known = cache().merges.get(&key).cloned();
+        let merged = match known {
+            Some(m) => m,
+            None => {
+                let mut opts = git2::MergeFileOptions::new();
+                opts.our_label("current")
+                    .their_label("attempt")
+                    .ancestor_label("fork");
+                let r =
+                    repo.merge_file_from_index(&entry(b), &entry(o), &entry(t), Some(&mut opts))?;
+                let m = Arc::new(Merged {
+                    clean: r.is_automergeable(),
+                    mode: r.mode(),
+                    content: r.content().to_vec(),
+                });
+                cache().remember_merge(key, Arc::clone(&m));
+                m
+            }
+        };
         let old = blob(o.id)?;
         let old_mode = normalize_mode(o.mode);
-        let (kind, new_mode) = if r.is_automergeable() {
-            (ChangeKind::Modified, normalize_mode(r.mode()))
+        let (kind, new_mode) = if merged.clean {
+            (ChangeKind::Modified, normalize_mode(merged.mode))
         } else {
             out.conflicts.push(path.clone());
             if !markers {
@@ -351,11 +440,11 @@ fn simple_plan(
             }
             (ChangeKind::Conflicted, old_mode)
         };
-        if r.content() == old.as_slice() && new_mode == old_mode {
+        if merged.content == old && new_mode == old_mode {
             continue;
         }
         out.changes.push(FileChange {
-            new: Some(r.content().to_vec()),
+            new: Some(merged.content.clone()),
             path,
             kind,
             old: Some(old),

@@ -40,6 +40,11 @@ pub struct DiffResults {
     /// The same with the `--before` binary, and this / before per request pair.
     pub before: [Vec<f64>; 2],
     pub ratio: [Vec<f64>; 2],
+    /// The file case, each request right after an edit of the buffer (nothing of the
+    /// buffer's is cached then): this build, the earlier one, this / earlier.
+    pub edited: Vec<f64>,
+    pub edited_before: Vec<f64>,
+    pub edited_ratio: Vec<f64>,
     pub engine: [Engine; 2],
     pub checks: Vec<String>,
     /// Whether imara-diff's hunks were byte for byte `similar`'s, per case.
@@ -53,6 +58,9 @@ impl DiffResults {
             lsp: [vec![], vec![]],
             before: [vec![], vec![]],
             ratio: [vec![], vec![]],
+            edited: vec![],
+            edited_before: vec![],
+            edited_ratio: vec![],
             engine: [Engine::default(), Engine::default()],
             checks: vec![],
             same_as_similar: [true, true],
@@ -171,14 +179,44 @@ pub fn phase(
             }
         }
     }
+    // The file case again, each request after an edit of the buffer: a character more on the
+    // unsaved line each time.
+    let arg = json!({"attempt": file_attempt, "uri": env.big_uri});
+    for i in 0..runs {
+        let edit = json!({"textDocument": {"uri": env.big_uri, "version": 3 + i},
+               "contentChanges": [{"range": {"start": {"line": BIG_LINES - 1, "character": 0},
+                                             "end": {"line": BIG_LINES - 1, "character": 0}},
+                                   "text": "x"}]});
+        c.notify("textDocument/didChange", edit.clone());
+        let (_, d) = command(c, "fanout.diff", arg.clone());
+        r.edited.push(ms(d));
+        if let Some(o) = old.as_mut() {
+            o.notify("textDocument/didChange", edit);
+            let (_, b) = command(o, "fanout.diff", arg.clone());
+            r.edited_before.push(ms(b));
+            r.edited_ratio.push(ms(d) / ms(b));
+        }
+    }
+    // Both servers' buffers back to the one edit the engine measures below.
+    for o in std::iter::once(&mut *c).chain(old.as_mut()) {
+        o.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": env.big_uri, "version": 3 + runs},
+                   "contentChanges": [{"range": {"start": {"line": BIG_LINES - 1, "character": 0},
+                                                 "end": {"line": BIG_LINES - 1, "character": runs}},
+                                       "text": ""}]}),
+        );
+    }
     if let Some(o) = old {
         o.stop();
     }
     log(&format!(
-        "diff ({}): fanout.diff 1 file/1,000 lines median {} (before {}), 200 files median {} (before {})",
+        "diff ({}): fanout.diff 1 file/1,000 lines median {} (before {}), after an edit {} (before {}), 200 files median {} (before {})",
         r.fs,
         fmt_ms(median(&r.lsp[0])),
         fmt_ms(median(&r.before[0])),
+        fmt_ms(median(&r.edited)),
+        fmt_ms(median(&r.edited_before)),
         fmt_ms(median(&r.lsp[1])),
         fmt_ms(median(&r.before[1])),
     ));
@@ -337,6 +375,18 @@ pub fn markdown(results: &[&DiffResults]) -> String {
                 if k == 0 { "10 ms" } else { "" },
                 if k == 0 { verdict(d, 10.0) } else { String::new() },
             ));
+            if k == 0 {
+                let d = median(&r.edited);
+                md.push_str(&format!(
+                    "| {} | the same, each request right after an edit of the buffer | {} ({}) | {} | {} | | | | 10 ms | {} |\n",
+                    r.fs,
+                    fmt_ms(d),
+                    fmt_ms(percentile(&r.edited, 95.0)),
+                    fmt_ms(median(&r.edited_before)),
+                    fmt_ratio(median(&r.edited_ratio)),
+                    verdict(d, 10.0),
+                ));
+            }
         }
     }
     for r in results {
@@ -368,6 +418,8 @@ pub fn json(r: &DiffResults) -> Value {
         "lsp_one_file_ms": r.lsp[0], "lsp_200_files_ms": r.lsp[1],
         "before_one_file_ms": r.before[0], "before_200_files_ms": r.before[1],
         "ratio_one_file": r.ratio[0], "ratio_200_files": r.ratio[1],
+        "after_edit_ms": r.edited, "after_edit_before_ms": r.edited_before,
+        "after_edit_ratio": r.edited_ratio,
         "engine_one_file": engine(&r.engine[0]),
         "engine_200_files": engine(&r.engine[1]),
         "same_as_similar": r.same_as_similar,
