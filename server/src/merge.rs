@@ -353,7 +353,11 @@ fn simple_plan(
     for (path, ..) in &both {
         use std::os::unix::ffi::OsStrExt;
         let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        let attr = repo.get_attr_bytes(p, "merge", git2::AttrCheckFlags::FILE_THEN_INDEX)?;
+        // Unreadable attributes: let libgit2's merge decide.
+        let Ok(attr) = repo.get_attr_bytes(p, "merge", git2::AttrCheckFlags::FILE_THEN_INDEX)
+        else {
+            return Ok(None);
+        };
         if !matches!(
             git2::AttrValue::from_bytes(attr),
             git2::AttrValue::Unspecified | git2::AttrValue::True

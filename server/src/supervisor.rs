@@ -592,9 +592,11 @@ impl Supervisor {
                     _ => return,
                 }
                 let t = Instant::now();
-                let bytes = crate::checkout::disk_usage(&worktree);
-                if tx.send(bytes).is_err() {
-                    return;
+                if worktree.is_dir() {
+                    let bytes = crate::checkout::disk_usage(&worktree);
+                    if tx.send(bytes).is_err() {
+                        return;
+                    }
                 }
                 wait = (wait * 2).min(DISK_EVERY).max(t.elapsed() * 20);
             }
