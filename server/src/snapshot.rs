@@ -22,9 +22,11 @@ pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
     let repo = Repository::open(workdir)?;
     let (mut index, _tmp) = scratch_index(&repo)?;
     repo.set_index(&mut index)?;
-    // Drop entries whose files are gone, then add everything new or changed; ignore rules apply
-    // to untracked files only, exactly as `git add -A` does.
-    index.update_all(["*"], None)?;
+    // Add everything new or changed and drop entries whose files are gone, in one comparison
+    // of the index with the working tree; ignore rules apply to untracked files only, exactly
+    // as `git add -A` does. (libgit2's `add_all` removes the entries of deleted files itself:
+    // each change of its diff is added, or removed when the file is gone, as `update_all`
+    // does; running `update_all` first compared everything twice.)
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     for overlay in overlays {
         if !belongs(&repo, &index, &overlay.path) {
