@@ -173,6 +173,7 @@ const VERIFY_TAIL_LINES: usize = 20;
 /// After a step's process exits, how long output may still arrive from processes it left
 /// behind before they are stopped.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(300);
+
 /// The user's git state before a run, and where their index was saved.
 struct Before {
     state: UserGitState,
@@ -575,9 +576,9 @@ impl Supervisor {
 
     /// The worktree's disk use while the agent works, measured on a thread of its own so the
     /// watchdog never waits for a walk: after 1 s, 2 s, 4 s, 8 s, then every 15 s, and never
-    /// sooner than 20 times the last walk took (a worktree with a
-    /// big build folder costs at most 5% of a core). Each figure is sent on the receiver; the
-    /// meter stops once the returned sender is dropped.
+    /// sooner than 20 times the last walk took (a worktree with a big build folder costs at
+    /// most 5% of a core). Each figure is sent on the receiver; the meter stops once the
+    /// returned sender is dropped.
     fn disk_meter(
         worktree: PathBuf,
     ) -> (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<u64>) {
