@@ -14,13 +14,12 @@
 //! hold. Two chosen hunks that change the same lines differently are refused before
 //! anything is written.
 
-use crate::diff::{as_text, Marks, CONTEXT};
+use crate::diff::{as_text, split_lines, LineDiff, Marks, CONTEXT};
 use crate::error::{Error, Result};
 use crate::merge::{FileChange, MODE_EXEC, MODE_FILE};
 use git2::{Oid, Repository};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
-use similar::{ChangeTag, DiffTag, TextDiff};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -101,12 +100,40 @@ struct Edit {
 }
 
 /// Every hunk of the change from tree `base` to tree `theirs`, by path, in order.
+///
+/// Kept for the next call of the process (the last [`KEPT`] pairs): the trees are named by
+/// their content, so their hunks never change, and a language server asks for the same
+/// attempt's hunks with every diff it shows.
 pub fn of_trees(repo: &Repository, base: Oid, theirs: Oid) -> Result<Vec<Hunk>> {
+    type Kept = std::collections::VecDeque<((Oid, Oid), Vec<Hunk>)>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
+    let cache = || {
+        CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let known = cache()
+        .iter()
+        .find(|(k, _)| *k == (base, theirs))
+        .map(|(_, h)| h.clone());
+    if let Some(hunks) = known {
+        return Ok(hunks);
+    }
     // The merge of `theirs` onto `base` itself is `theirs`: the plan lists every changed file
     // with both contents, modes normalized and submodules left out as accept does.
     let plan = crate::merge::plan(repo, base, base, theirs, false)?;
-    Ok(of_plan(&plan))
+    let hunks = of_plan(&plan);
+    let mut kept = cache();
+    kept.push_back(((base, theirs), hunks.clone()));
+    while kept.len() > KEPT {
+        kept.pop_front();
+    }
+    Ok(hunks)
 }
+
+/// How many attempts' hunks [`of_trees`] keeps.
+const KEPT: usize = 16;
 
 /// The hunks of a plan made from the snapshot onto itself (old: the snapshot's files).
 pub fn of_plan(plan: &crate::merge::MergePlan) -> Vec<Hunk> {
@@ -144,34 +171,23 @@ fn at(r: &Range<usize>) -> (usize, usize) {
 }
 
 fn line_hunks(path: &[u8], old: &str, new: &str) -> Vec<Hunk> {
-    let td = TextDiff::from_lines(old, new);
-    let mut ud = td.unified_diff();
-    ud.context_radius(CONTEXT);
-    ud.iter_hunks()
-        .map(|h| {
-            let ops = h.ops();
-            let (first, last) = (ops[0], ops[ops.len() - 1]);
-            let (old_start, old_lines) = at(&(first.old_range().start..last.old_range().end));
-            let (new_start, new_lines) = at(&(first.new_range().start..last.new_range().end));
-            let edits: Vec<Edit> = ops
+    let ld = LineDiff::new(old, new);
+    ld.groups(CONTEXT)
+        .iter()
+        .map(|g| {
+            let (old_start, old_lines) = at(&g.old);
+            let (new_start, new_lines) = at(&g.new);
+            let edits: Vec<Edit> = ld.changes[g.changes.clone()]
                 .iter()
-                .filter(|op| op.tag() != DiffTag::Equal)
-                .map(|op| Edit {
-                    old: op.old_range(),
-                    new: td.new_slices()[op.new_range()].concat(),
+                .map(|c| Edit {
+                    old: c.old.clone(),
+                    new: ld.new[c.new.clone()].concat(),
                 })
                 .collect();
-            let mut sig = Vec::new();
-            let (mut additions, mut deletions) = (0, 0);
-            for c in h.iter_changes() {
-                match c.tag() {
-                    ChangeTag::Insert => additions += 1,
-                    ChangeTag::Delete => deletions += 1,
-                    ChangeTag::Equal => continue,
-                }
-                sig.push(format!("{}{}", c.tag(), c.value()));
-            }
-            let text = h.to_string();
+            let (additions, deletions) = ld.counts(g);
+            let mut text = ld.header(g);
+            text.push('\n');
+            ld.write_lines(&mut text, g);
             Hunk {
                 id: hash_id(&[path, text.as_bytes()]),
                 path: path.to_vec(),
@@ -183,7 +199,7 @@ fn line_hunks(path: &[u8], old: &str, new: &str) -> Vec<Hunk> {
                 additions,
                 deletions,
                 text,
-                sig,
+                sig: ld.changed(g),
                 change: Change::Lines(edits),
             }
         })
@@ -193,8 +209,7 @@ fn line_hunks(path: &[u8], old: &str, new: &str) -> Vec<Hunk> {
 /// `(line count, changed lines)` of content as the side of a whole-file hunk, if it is text.
 fn whole_lines(content: Option<&[u8]>, tag: char) -> Option<(usize, Vec<String>)> {
     let text = as_text(content?)?;
-    let lines: Vec<String> = TextDiff::from_lines(text, text)
-        .old_slices()
+    let lines: Vec<String> = split_lines(text)
         .iter()
         .map(|l| format!("{tag}{l}"))
         .collect();
@@ -379,8 +394,7 @@ fn combine(
             return Err(clash(ha, hb));
         }
     }
-    let td = TextDiff::from_lines(text, text);
-    let lines = td.old_slices();
+    let lines = split_lines(text);
     let mut out = String::with_capacity(text.len());
     let mut next = 0;
     for (_, e) in &edits {

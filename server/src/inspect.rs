@@ -196,15 +196,46 @@ pub fn change_diff(repo: &Repository, a: &AttemptRecord) -> Result<DiffReport> {
 
 /// What accepting would do, as a unified diff (conflicted files with their markers), each
 /// `@@` line marked with the attempt's hunks it carries.
+///
+/// The diffs of the last few (snapshot, current files, attempt) triples are kept: all three
+/// are trees named by their content, so the same three trees always make the same diff, and
+/// an editor asks for it again and again while nothing changes.
 pub fn diff(
     paths: &RepoPaths,
     a: &AttemptRecord,
     overlays: &[Overlay],
     only: Option<&str>,
 ) -> Result<DiffReport> {
-    let plan = merge_plan(paths, &Choice::Whole(Box::new(a.clone())), overlays, true)?;
-    let marks = crate::hunks::marks(&hunks(paths, a, only)?);
-    Ok(crate::diff::render(&plan, only, &marks))
+    type Key = (Oid, Oid, Oid, Option<String>);
+    type Kept = std::collections::VecDeque<(Key, DiffReport)>;
+    static KEPT: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
+    let kept = || {
+        KEPT.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let repo = paths.open()?;
+    let (base, theirs) = Choice::Whole(Box::new(a.clone())).trees(&repo)?;
+    let ours = snapshot_tree(&paths.workdir, overlays)?;
+    let key = (base, ours, theirs, only.map(str::to_string));
+    let known = kept()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, r)| r.clone());
+    if let Some(report) = known {
+        return Ok(report);
+    }
+    let plan = crate::merge::plan(&repo, base, ours, theirs, true)?;
+    let mut hunks = crate::hunks::of_trees(&repo, base, theirs)?;
+    hunks.retain(|h| only.is_none_or(|p| p.as_bytes() == h.path.as_slice()));
+    let report = crate::diff::render(&plan, only, &crate::hunks::marks(&hunks));
+    let mut kept = kept();
+    kept.push_back((key, report.clone()));
+    // The last 8, and no more than 32 MB of diff text.
+    while kept.len() > 8 || kept.iter().map(|(_, r)| r.diff.len()).sum::<usize>() > 32 << 20 {
+        kept.pop_front();
+    }
+    Ok(report)
 }
 
 /// One file as the attempt has it; None if the attempt does not have it.

@@ -22,9 +22,11 @@ pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
     let repo = Repository::open(workdir)?;
     let (mut index, _tmp) = scratch_index(&repo)?;
     repo.set_index(&mut index)?;
-    // Drop entries whose files are gone, then add everything new or changed; ignore rules apply
-    // to untracked files only, exactly as `git add -A` does.
-    index.update_all(["*"], None)?;
+    // Add everything new or changed and drop entries whose files are gone, in one comparison
+    // of the index with the working tree; ignore rules apply to untracked files only, exactly
+    // as `git add -A` does. (libgit2's `add_all` removes the entries of deleted files itself:
+    // each change of its diff is added, or removed when the file is gone, as `update_all`
+    // does; running `update_all` first compared everything twice.)
     index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
     for overlay in overlays {
         if !belongs(&repo, &index, &overlay.path) {
@@ -35,9 +37,46 @@ pub fn snapshot_tree(workdir: &Path, overlays: &[Overlay]) -> Result<Oid> {
             .map(|e| e.mode)
             .filter(|m| *m == 0o100644 || *m == 0o100755)
             .unwrap_or(0o100644);
-        index.add_frombuffer(&blank_entry(&overlay.path, mode), &overlay.bytes)?;
+        let mut entry = blank_entry(&overlay.path, mode);
+        entry.id = overlay_blob(&repo, &overlay.path, &overlay.bytes)?;
+        entry.file_size = overlay.bytes.len() as u32;
+        index.add(&entry)?;
     }
     Ok(index.write_tree()?)
+}
+
+/// The blob of a buffer's bytes, written once: the same buffer snapshotted again (a language
+/// server's every diff, lens or accept of an unchanged buffer) reuses its id instead of
+/// hashing and writing it again. The last bytes of each (repository, path) are kept, as
+/// long as the buffers themselves; a blob that has gone from the database since (`git gc`)
+/// is written again.
+fn overlay_blob(repo: &Repository, path: &str, bytes: &[u8]) -> Result<Oid> {
+    type Key = (std::path::PathBuf, String);
+    type Kept = std::collections::HashMap<Key, (Vec<u8>, Oid)>;
+    static KEPT: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
+    let kept = || {
+        KEPT.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    let key = (repo.commondir().to_path_buf(), path.to_string());
+    let known = kept()
+        .get(&key)
+        .filter(|(b, _)| b.as_slice() == bytes)
+        .map(|(_, id)| *id);
+    if let Some(id) = known {
+        if repo.odb()?.exists(id) {
+            return Ok(id);
+        }
+    }
+    let id = repo.blob(bytes)?;
+    let mut kept = kept();
+    // Buffers of closed documents are forgotten when they add up to more than 64 MB.
+    if kept.values().map(|(b, _)| b.len()).sum::<usize>() > 64 << 20 {
+        kept.clear();
+    }
+    kept.insert(key, (bytes.to_vec(), id));
+    Ok(id)
 }
 
 /// Whether an unsaved buffer at `path` may enter a snapshot: only where the file would be

@@ -538,8 +538,9 @@ impl Supervisor {
         }
     }
 
-    /// While the agent runs: mark it stalled when it has printed nothing for `stall_secs`, and
-    /// stop it when it runs past its timeout. Ends when `stop` is dropped (the agent exited).
+    /// While the agent runs: mark it stalled when it has printed nothing for `stall_secs`, stop
+    /// it when it runs past its timeout, and keep the record's `disk_bytes` current (measured
+    /// by [`Self::disk_meter`]). Ends when `stop` is dropped (the agent exited).
     fn watch(&self, pgid: i32, stop: std::sync::mpsc::Receiver<()>) {
         let rec = self.snapshot();
         let started = Instant::now();
@@ -547,6 +548,8 @@ impl Supervisor {
         let stall = Duration::from_secs(rec.stall_secs.max(1));
         let tick = (stall / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
         let timeout = rec.timeout_secs.map(Duration::from_secs);
+        // Dropped when this returns, which ends the meter.
+        let (_meter_alive, disk) = Self::disk_meter(rec.worktree.clone());
         loop {
             match stop.recv_timeout(tick) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -556,6 +559,11 @@ impl Supervisor {
                 let mut unwritten = self.unwritten.lock().unwrap();
                 if let Some(a) = unwritten.take() {
                     let _ = self.update(|r| r.activity = Some(a));
+                }
+            }
+            if let Some(bytes) = disk.try_iter().last() {
+                if self.snapshot().disk_bytes != Some(bytes) {
+                    let _ = self.update(|r| r.disk_bytes = Some(bytes));
                 }
             }
             let (last, last_unix) = self
@@ -576,6 +584,37 @@ impl Supervisor {
                 return;
             }
         }
+    }
+
+    /// The worktree's disk use while the agent works, measured on a thread of its own so the
+    /// watchdog never waits for a walk: after 1 s, 2 s, 4 s, 8 s, then every 15 s, and never
+    /// sooner than 20 times the last walk took (a worktree with a big build folder costs at
+    /// most 5% of a core). Each figure is sent on the receiver; the meter stops once the
+    /// returned sender is dropped.
+    fn disk_meter(
+        worktree: PathBuf,
+    ) -> (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<u64>) {
+        const DISK_EVERY: Duration = Duration::from_secs(15);
+        let (alive, until) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                match until.recv_timeout(wait) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let t = Instant::now();
+                if worktree.is_dir() {
+                    let bytes = crate::checkout::disk_usage(&worktree);
+                    if tx.send(bytes).is_err() {
+                        return;
+                    }
+                }
+                wait = (wait * 2).min(DISK_EVERY).max(t.elapsed() * 20);
+            }
+        });
+        (alive, rx)
     }
 
     /// The usage figures some CLIs write to a file rather than print (Copilot's

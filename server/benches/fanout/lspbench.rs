@@ -96,9 +96,14 @@ impl LspEnv {
     /// with the capabilities of a typical editor: lens refresh, work-done progress,
     /// showDocument.
     pub fn start(&self, name: &str) -> LspClient {
+        self.start_binary(name, &self.fanout)
+    }
+
+    /// [`LspEnv::start`] with another fanout binary.
+    pub fn start_binary(&self, name: &str, fanout: &Path) -> LspClient {
         let log =
             std::fs::File::create(self.root.join(format!("{name}.stderr"))).expect("server log");
-        let mut command = Command::new(&self.fanout);
+        let mut command = Command::new(fanout);
         command.arg("lsp").current_dir(&self.repo.root);
         let mut c = LspClient::spawn_logging_to(command, log);
         c.set_timeout(Duration::from_secs(120));
@@ -225,15 +230,8 @@ pub struct LspResults {
     pub rss_idle: u64,
     pub rss_open: u64,
     pub rss_50: u64,
-    pub diff_file: Vec<f64>,
-    pub diff_200: Vec<f64>,
-    pub engine_ours_file: Vec<f64>,
-    pub engine_plan_file: Vec<f64>,
-    pub engine_render_file: Vec<f64>,
-    pub engine_ours_200: Vec<f64>,
-    pub engine_plan_200: Vec<f64>,
-    pub engine_render_200: Vec<f64>,
-    pub diff_checks: Vec<String>,
+    /// The diff against the buffer (diffbench.rs), run with this server.
+    pub diff: crate::diffbench::DiffResults,
     pub discard_ms: Vec<f64>,
 }
 
@@ -245,7 +243,14 @@ pub struct LspPlan {
     pub diff_runs: usize,
 }
 
-pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResults {
+/// `before`: a fanout binary of an earlier version, whose `fanout.diff` is timed side by side
+/// with this one's (diffbench.rs).
+pub fn run(
+    env: &LspEnv,
+    plan: &LspPlan,
+    before: Option<&Path>,
+    log: &mut dyn FnMut(&str),
+) -> LspResults {
     let mut c = env.start("lsp");
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle = rss_kib(c.pid()).unwrap_or(0);
@@ -268,15 +273,7 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
         rss_idle,
         rss_open: 0,
         rss_50: 0,
-        diff_file: vec![],
-        diff_200: vec![],
-        engine_ours_file: vec![],
-        engine_plan_file: vec![],
-        engine_render_file: vec![],
-        engine_ours_200: vec![],
-        engine_plan_200: vec![],
-        engine_render_200: vec![],
-        diff_checks: vec![],
+        diff: crate::diffbench::DiffResults::new("disk"),
         discard_ms: vec![],
     };
 
@@ -439,7 +436,15 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
         fmt_ms(max(&r.state_latency))
     ));
 
-    diff_phase(env, &mut c, plan, &mut r, &mut fanouts, log);
+    crate::diffbench::phase(
+        env,
+        &mut c,
+        plan.diff_runs,
+        before,
+        &mut r.diff,
+        &mut fanouts,
+        log,
+    );
 
     for f in &fanouts {
         let (_, d) = command(&mut c, "fanout.discard", json!({"fanout": f}));
@@ -447,146 +452,6 @@ pub fn run(env: &LspEnv, plan: &LspPlan, log: &mut dyn FnMut(&str)) -> LspResult
     }
     c.stop();
     r
-}
-
-/// The diff against the buffer: an attempt that changed 1,000 lines of the 10,000-line file
-/// and one that changed 200 files, with an unsaved edit in the open buffer.
-fn diff_phase(
-    env: &LspEnv,
-    c: &mut LspClient,
-    plan: &LspPlan,
-    r: &mut LspResults,
-    fanouts: &mut Vec<String>,
-    log: &mut dyn FnMut(&str),
-) {
-    let (f1, a1, _) = env.try_task(c, 6, 1, "edit1000");
-    let (f2, a2, _) = env.try_task(c, 7, 1, "edit200");
-    fanouts.push(f1);
-    fanouts.push(f2);
-    let file_attempt = a1[0].clone();
-    let files_attempt = a2[0].clone();
-    let status = env.wait_finished(
-        c,
-        &[file_attempt.clone(), files_attempt.clone()],
-        Duration::from_secs(60),
-    );
-    let states = attempt_states(&status);
-    for a in [&file_attempt, &files_attempt] {
-        if states[a] != "succeeded" {
-            r.diff_checks
-                .push(format!("attempt {a} ended {}, not succeeded", states[a]));
-        }
-    }
-    // An unsaved edit in the buffer, on a line the attempt did not touch.
-    let unsaved = "// an unsaved edit in the buffer\n";
-    c.notify(
-        "textDocument/didChange",
-        json!({"textDocument": {"uri": env.big_uri, "version": 2},
-               "contentChanges": [{"range": {"start": {"line": BIG_LINES - 1, "character": 0},
-                                             "end": {"line": BIG_LINES - 1, "character": 0}},
-                                   "text": unsaved}]}),
-    );
-    let mut buffer = env.big_text.clone();
-    let last_line_start = buffer[..buffer.len() - 1].rfind('\n').unwrap() + 1;
-    buffer.insert_str(last_line_start, unsaved);
-
-    for (attempt, uri, out) in [
-        (&file_attempt, Some(&env.big_uri), &mut r.diff_file),
-        (&files_attempt, None, &mut r.diff_200),
-    ] {
-        let mut arg = json!({"attempt": attempt});
-        if let Some(uri) = uri {
-            arg["uri"] = json!(uri);
-        }
-        for i in 0..plan.diff_runs + 3 {
-            let (v, d) = command(c, "fanout.diff", arg.clone());
-            if i >= 3 {
-                out.push(ms(d));
-            }
-            if i == 0 {
-                let files = v["files"].as_array().cloned().unwrap_or_default();
-                let ok = if uri.is_some() {
-                    files.len() == 1
-                        && files[0]["additions"] == 1000
-                        && files[0]["deletions"] == 1000
-                } else {
-                    files.len() == 200
-                };
-                if !ok {
-                    r.diff_checks.push(format!(
-                        "fanout.diff of {attempt}: unexpected files {}",
-                        Value::Array(files.into_iter().take(3).collect())
-                    ));
-                }
-            }
-        }
-    }
-    log(&format!(
-        "diff: fanout.diff 1 file/1,000 lines median {}, 200 files median {}",
-        fmt_ms(median(&r.diff_file)),
-        fmt_ms(median(&r.diff_200))
-    ));
-
-    // The same through the engine, in process: ours = the working tree plus the buffer
-    // (snapshot_tree), then merge::plan and diff::render.
-    let repo = git2::Repository::open(&env.repo.root).unwrap();
-    let overlays = vec![fanout::snapshot::Overlay {
-        path: "src/big.rs".into(),
-        bytes: buffer.into_bytes(),
-    }];
-    for (attempt, ours_t, plan_t, render_t) in [
-        (
-            &file_attempt,
-            &mut r.engine_ours_file,
-            &mut r.engine_plan_file,
-            &mut r.engine_render_file,
-        ),
-        (
-            &files_attempt,
-            &mut r.engine_ours_200,
-            &mut r.engine_plan_200,
-            &mut r.engine_render_200,
-        ),
-    ] {
-        let state: Value = serde_json::from_slice(
-            &std::fs::read(env.attempt_dir(attempt).join("state.json")).unwrap(),
-        )
-        .unwrap();
-        let tree_of = |field: &str| {
-            let id = git2::Oid::from_str(state[field].as_str().unwrap()).unwrap();
-            repo.find_commit(id).unwrap().tree_id()
-        };
-        let base = tree_of("base_commit");
-        let theirs = tree_of("commit");
-        let mut ours = base;
-        for i in 0..plan.diff_runs + 3 {
-            let t = Instant::now();
-            ours = fanout::snapshot::snapshot_tree(&env.repo.root, &overlays).unwrap();
-            let t_ours = ms(t.elapsed());
-            let t = Instant::now();
-            let merge = fanout::merge::plan(&repo, base, ours, theirs, true).unwrap();
-            let t_plan = ms(t.elapsed());
-            let t = Instant::now();
-            let report = fanout::diff::render(&merge, None, &fanout::diff::Marks::default());
-            let t_render = ms(t.elapsed());
-            std::hint::black_box(&report);
-            if i >= 3 {
-                ours_t.push(t_ours);
-                plan_t.push(t_plan);
-                render_t.push(t_render);
-            }
-        }
-        std::hint::black_box(ours);
-    }
-    log(&format!(
-        "diff: engine 1 file: snapshot_tree {} plan {} render {}; 200 files: snapshot_tree {} plan {} render {}",
-        fmt_ms(median(&r.engine_ours_file)),
-        fmt_ms(median(&r.engine_plan_file)),
-        fmt_ms(median(&r.engine_render_file)),
-        fmt_ms(median(&r.engine_ours_200)),
-        fmt_ms(median(&r.engine_plan_200)),
-        fmt_ms(median(&r.engine_render_200)),
-    ));
 }
 
 /// `workspace/executeCommand` with one argument: (result, latency); panics on an error answer.
@@ -623,7 +488,7 @@ fn range(v: &[f64]) -> String {
     format!(" (rounds: {}–{})", fmt_ms(lo), fmt_ms(hi))
 }
 
-fn verdict(value: f64, target: f64) -> String {
+pub fn verdict(value: f64, target: f64) -> String {
     if value.is_nan() {
         "n/a".into()
     } else if value <= target {
@@ -637,7 +502,7 @@ fn verdict(value: f64, target: f64) -> String {
     }
 }
 
-pub fn markdown(r: &LspResults) -> (String, String) {
+pub fn markdown(r: &LspResults) -> String {
     let change_rate: Vec<f64> = r.change_secs.iter().map(|s| 10_000.0 / s).collect();
     let mut lsp = String::from("| measure | median | target | verdict |\n|---|---:|---:|---|\n");
     let p99 = median(&r.lens_p99);
@@ -701,31 +566,7 @@ pub fn markdown(r: &LspResults) -> (String, String) {
         fmt_mb(r.rss_50 as f64)
     ));
 
-    let mut diff = String::from(
-        "| diff against the buffer | `fanout.diff` over LSP: median (p95) | engine: snapshot_tree (buffer) + merge::plan + diff::render | target | verdict |\n|---|---:|---|---:|---|\n",
-    );
-    let d1 = median(&r.diff_file);
-    diff.push_str(&format!(
-        "| 1 file, 10,000 lines, 1,000 changed | {} ({}) | {} + {} + {} | 10 ms | {} |\n",
-        fmt_ms(d1),
-        fmt_ms(percentile(&r.diff_file, 95.0)),
-        fmt_ms(median(&r.engine_ours_file)),
-        fmt_ms(median(&r.engine_plan_file)),
-        fmt_ms(median(&r.engine_render_file)),
-        verdict(d1, 10.0)
-    ));
-    diff.push_str(&format!(
-        "| 200 files changed | {} ({}) | {} + {} + {} | | |\n",
-        fmt_ms(median(&r.diff_200)),
-        fmt_ms(percentile(&r.diff_200, 95.0)),
-        fmt_ms(median(&r.engine_ours_200)),
-        fmt_ms(median(&r.engine_plan_200)),
-        fmt_ms(median(&r.engine_render_200)),
-    ));
-    if !r.diff_checks.is_empty() {
-        diff.push_str(&format!("\nChecks failed: {}\n", r.diff_checks.join("; ")));
-    }
-    (lsp, diff)
+    lsp
 }
 
 pub fn json(r: &LspResults) -> Value {
@@ -738,12 +579,7 @@ pub fn json(r: &LspResults) -> Value {
         "agent_exit_to_status_ms": r.exit_latency,
         "try_10_attempts_ms": r.try10_ms,
         "rss_kib": {"idle": r.rss_idle, "open": r.rss_open, "attempts_50": r.rss_50},
-        "diff": {
-            "lsp_one_file_ms": r.diff_file, "lsp_200_files_ms": r.diff_200,
-            "engine_one_file": {"snapshot_tree_ms": r.engine_ours_file, "plan_ms": r.engine_plan_file, "render_ms": r.engine_render_file},
-            "engine_200_files": {"snapshot_tree_ms": r.engine_ours_200, "plan_ms": r.engine_plan_200, "render_ms": r.engine_render_200},
-            "checks_failed": r.diff_checks,
-        },
+        "diff": crate::diffbench::json(&r.diff),
         "discard_ms": r.discard_ms,
     })
 }

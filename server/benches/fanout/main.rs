@@ -8,14 +8,20 @@
 //! 3. the diff against the buffer (`fanout.diff`, and the engine's plan + render);
 //! 4. scale: 50 attempts at once, each a fake agent writing 1 MB/s for 30 s, under lens load.
 //!
-//! Options: `--quick` (a small plan, to try the benchmark), `--only fork,lsp,diff,scale` (or
-//! `fork-tmpfs`, `fork-disk`),
+//! 5. the pool: a warm fork against a cold one and `git worktree add`, discard; `verify`: a
+//!    `cargo build` in a reused worktree against a fresh one; `pool-100k` (only when named):
+//!    the warm fork of a 100,000-file repository.
+//!
+//! Options: `--quick` (a small plan, to try the benchmark), `--only fork,lsp,diff,scale,pool,
+//! verify,pool-100k` (or `fork-tmpfs`, `fork-disk`),
 //! `--out DIR` (results.md and results.json; default target/fanout-bench), `--disk DIR`
 //! (default the temp dir), `--tmpfs DIR` (default /dev/shm), `--scale-attempts N`,
-//! `--scale-secs S`, `--fork-runs N`, `--keep` (keep the temp folders).
+//! `--scale-secs S`, `--fork-runs N`, `--keep` (keep the temp folders), `--before BIN` (a
+//! fanout binary of an earlier version: the diff's `fanout.diff` timed side by side with it).
 //! Internally, `--fake-agent MODE` makes this binary one of the fake agents (agent.rs).
 
 mod agent;
+mod diffbench;
 mod forkbench;
 mod gen;
 /// The LSP client of the integration tests, shared.
@@ -25,6 +31,7 @@ mod lspbench;
 mod poolbench;
 mod scale;
 mod stats;
+mod verifybench;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,6 +54,8 @@ struct Options {
     scale_secs: u64,
     fork_runs: Option<usize>,
     keep: bool,
+    /// A fanout binary of an earlier version, for the diff's side-by-side figures.
+    before: Option<PathBuf>,
 }
 
 fn parse_options(args: &[String]) -> Options {
@@ -60,6 +69,7 @@ fn parse_options(args: &[String]) -> Options {
         scale_secs: 30,
         fork_runs: None,
         keep: false,
+        before: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -78,6 +88,10 @@ fn parse_options(args: &[String]) -> Options {
             "--scale-attempts" => o.scale_attempts = value().parse().expect("a number"),
             "--scale-secs" => o.scale_secs = value().parse().expect("a number"),
             "--fork-runs" => o.fork_runs = Some(value().parse().expect("a number")),
+            "--before" => {
+                let bin = PathBuf::from(value());
+                o.before = Some(bin.canonicalize().unwrap_or(bin));
+            }
             "--bench" | "--run" => {}
             other => panic!("unknown option {other} (see the top of benches/fanout/main.rs)"),
         }
@@ -130,6 +144,15 @@ fn mount_of(path: &Path) -> String {
         }
     }
     best.map(|b| b.1).unwrap_or_else(|| "?".into())
+}
+
+/// `1.23 s: met` or `... : missed` against a target in ms.
+fn fmt_target(v: f64, target: f64) -> String {
+    format!(
+        "{} ({})",
+        stats::fmt_ms(v),
+        if v <= target { "met" } else { "**missed**" }
+    )
 }
 
 fn machine(o: &Options) -> String {
@@ -193,6 +216,14 @@ fn main() {
         dirs: vec![disk_root.clone(), tmpfs_root.clone()],
         keep: o.keep,
     };
+    // The verify benchmark runs cargo, whose toolchain (rustup) is found from the real home.
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        for (k, d) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+            if std::env::var_os(k).is_none() && home.join(d).is_dir() {
+                std::env::set_var(k, home.join(d));
+            }
+        }
+    }
     for (k, v) in [
         ("HOME", disk_root.join("home")),
         ("XDG_CONFIG_HOME", disk_root.join("config")),
@@ -261,34 +292,41 @@ fn main() {
         fork_rows.extend(forkbench::run(&[tmpfs_plan], &mut log));
     }
 
+    let lsp_plan = if o.quick {
+        lspbench::LspPlan {
+            rounds: 1,
+            lens_requests: 200,
+            changes: 10_000,
+            state_writes: 5,
+            diff_runs: 5,
+        }
+    } else {
+        lspbench::LspPlan {
+            rounds: 3,
+            lens_requests: 1_000,
+            changes: 10_000,
+            state_writes: 20,
+            diff_runs: 20,
+        }
+    };
+    let mut diffs: Vec<diffbench::DiffResults> = Vec::new();
     if wants("lsp") || wants("diff") || wants("scale") {
         let env = lspbench::LspEnv::new(&disk_root, &fanout_bin, o.scale_secs);
-        if wants("lsp") || wants("diff") {
-            let plan = if o.quick {
-                lspbench::LspPlan {
-                    rounds: 1,
-                    lens_requests: 200,
-                    changes: 10_000,
-                    state_writes: 5,
-                    diff_runs: 5,
-                }
-            } else {
-                lspbench::LspPlan {
-                    rounds: 3,
-                    lens_requests: 1_000,
-                    changes: 10_000,
-                    state_writes: 20,
-                    diff_runs: 20,
-                }
-            };
-            let r = lspbench::run(&env, &plan, &mut log);
-            let (lsp_md, diff_md) = lspbench::markdown(&r);
+        if wants("lsp") {
+            let r = lspbench::run(&env, &lsp_plan, o.before.as_deref(), &mut log);
             md.push_str("### Language server (`fanout lsp` over stdio)\n\n");
-            md.push_str(&lsp_md);
-            md.push_str("\n### Diff against the buffer\n\n");
-            md.push_str(&diff_md);
+            md.push_str(&lspbench::markdown(&r));
             md.push('\n');
             json.insert("lsp".into(), lspbench::json(&r));
+            diffs.push(r.diff);
+        } else if wants("diff") {
+            diffs.push(diffbench::run(
+                &env,
+                "disk",
+                lsp_plan.diff_runs,
+                o.before.as_deref(),
+                &mut log,
+            ));
         }
         if wants("scale") {
             let r = scale::run(&env, o.scale_attempts, o.scale_secs, &mut log);
@@ -300,6 +338,28 @@ fn main() {
             md.push('\n');
             json.insert("scale".into(), scale::json(&r));
         }
+    }
+    if wants("diff") {
+        // The same diff on tmpfs: the repository and its objects there (the worktrees stay in
+        // the data dir, on the disk; the diff reads the repository only).
+        std::fs::create_dir_all(&tmpfs_root).expect("tmpfs folder");
+        let env = lspbench::LspEnv::new(&tmpfs_root, &fanout_bin, o.scale_secs);
+        diffs.push(diffbench::run(
+            &env,
+            "tmpfs",
+            lsp_plan.diff_runs,
+            o.before.as_deref(),
+            &mut log,
+        ));
+    }
+    if !diffs.is_empty() {
+        md.push_str("### Diff against the buffer\n\n");
+        md.push_str(&diffbench::markdown(&diffs.iter().collect::<Vec<_>>()));
+        md.push('\n');
+        json.insert(
+            "diff".into(),
+            serde_json::Value::Array(diffs.iter().map(diffbench::json).collect()),
+        );
     }
 
     if wants("pool") {
@@ -316,6 +376,44 @@ fn main() {
         md.push_str(&poolbench::markdown(&rows));
         md.push('\n');
         json.insert("pool".into(), poolbench::json(&rows));
+    }
+
+    if wants("verify") {
+        std::fs::create_dir_all(&tmpfs_root).expect("tmpfs folder");
+        let fs = vec![
+            ("tmpfs".to_string(), tmpfs_root.clone()),
+            ("disk".to_string(), disk_root.clone()),
+        ];
+        let runs = o.fork_runs.unwrap_or(if o.quick { 1 } else { 2 });
+        let rows = verifybench::run(&fs, runs, &mut log);
+        md.push_str(
+            "### Verify that builds: `cargo build` in a reused worktree against a fresh one\n\n",
+        );
+        md.push_str(&verifybench::markdown(&rows));
+        md.push('\n');
+        json.insert("verify".into(), verifybench::json(&rows));
+    }
+
+    // The 100,000-file repository, from a warm pool: only when asked (`--only pool-100k`),
+    // it takes minutes (generating 850 MB twice, and `git worktree add` of it).
+    if o.only.iter().any(|p| p == "pool-100k") {
+        std::fs::create_dir_all(&tmpfs_root).expect("tmpfs folder");
+        let fs = vec![
+            ("tmpfs".to_string(), tmpfs_root.clone()),
+            ("disk".to_string(), disk_root.clone()),
+        ];
+        let rows = poolbench::run(&fs, 100_000, 1, o.fork_runs.unwrap_or(2), &mut log);
+        md.push_str("### Pool: fork of 1 of the 100,000-file repository from a warm pool\n\n");
+        md.push_str(&poolbench::markdown(&rows));
+        md.push_str(&format!(
+            "\nTarget: a warm fork of the 100,000-file repository under 0.3 s: {}\n",
+            rows.iter()
+                .map(|r| format!("{} {}", r.fs, fmt_target(stats::median(&r.warm), 300.0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        md.push('\n');
+        json.insert("pool_100k".into(), poolbench::json(&rows));
     }
 
     if wants("fork") || wants("fork-disk") {

@@ -23,6 +23,8 @@ pub struct PoolRow {
     pub git: Vec<f64>,
     pub cold: Vec<f64>,
     pub warm: Vec<f64>,
+    /// The snapshot's part of the warm fork.
+    pub warm_snapshot: Vec<f64>,
     pub discard_pool: Vec<f64>,
     pub discard_trash: Vec<f64>,
     /// warm / git, cold / git per run.
@@ -73,6 +75,7 @@ pub fn run(
             git: vec![],
             cold: vec![],
             warm: vec![],
+            warm_snapshot: vec![],
             discard_pool: vec![],
             discard_trash: vec![],
             ratio_warm: vec![],
@@ -158,6 +161,7 @@ pub fn run(
             let warm = specs("warm");
             let t = Instant::now();
             let commit = fanout::snapshot::snapshot_commit(&repo.root, &[], "bench").unwrap();
+            let warm_snapshot = ms(t.elapsed());
             let rep = fanout::pool::provide(&git_repo, &root, &limits(n), commit, &warm).unwrap();
             let warm_ms = ms(t.elapsed());
             log(&format!(
@@ -195,6 +199,7 @@ pub fn run(
             row.git.push(git_ms);
             row.cold.push(cold_ms);
             row.warm.push(warm_ms);
+            row.warm_snapshot.push(warm_snapshot);
             row.ratio_warm.push(warm_ms / git_ms);
             row.ratio_cold.push(cold_ms / git_ms);
         }
@@ -206,17 +211,18 @@ pub fn run(
 
 pub fn markdown(rows: &[PoolRow]) -> String {
     let mut md = String::from(
-        "| fs | files | N | git worktree add × N | cold fork | warm fork | warm / git | cold / git | discard N → pool | discard N → trash | disk of N attempts | N × checkout |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| fs | files | N | git worktree add × N | cold fork | warm fork (snapshot part) | warm / git | cold / git | discard N → pool | discard N → trash | disk of N attempts | N × checkout |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} MB | {:.0} MB |\n",
+            "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {:.0} MB | {:.0} MB |\n",
             r.fs,
             r.files,
             r.n,
             fmt_ms(median(&r.git)),
             fmt_ms(median(&r.cold)),
             fmt_ms(median(&r.warm)),
+            fmt_ms(median(&r.warm_snapshot)),
             fmt_ratio(median(&r.ratio_warm)),
             fmt_ratio(median(&r.ratio_cold)),
             fmt_ms(median(&r.discard_pool)),
@@ -239,7 +245,7 @@ pub fn json(rows: &[PoolRow]) -> Value {
             .map(|r| {
                 json!({
                     "fs": r.fs, "files": r.files, "n": r.n, "git_ms": r.git, "cold_ms": r.cold,
-                    "warm_ms": r.warm, "ratio_warm": r.ratio_warm, "ratio_cold": r.ratio_cold,
+                    "warm_ms": r.warm, "warm_snapshot_ms": r.warm_snapshot, "ratio_warm": r.ratio_warm, "ratio_cold": r.ratio_cold,
                     "discard_pool_ms": r.discard_pool, "discard_trash_ms": r.discard_trash,
                     "disk_attempts": r.disk_attempts, "disk_checkout": r.disk_checkout,
                     "failures": r.failures,

@@ -270,13 +270,20 @@ pub fn run(env: &LspEnv, attempts: usize, secs: u64, log: &mut dyn FnMut(&str)) 
             .flatten()
             .flatten()
         {
+            // The pool keeps discarded worktrees warm (by design, up to its size) and the
+            // trash is emptied by a detached process: neither is left behind.
+            let name = wt.file_name();
+            if name == fanout::trash::POOL || name == fanout::trash::TRASH {
+                continue;
+            }
             leftovers.push(format!("worktree left: {}", wt.path().display()));
         }
     }
     let listed = crate::gen::git(&env.repo.root, &["worktree", "list", "--porcelain"]);
+    let pooled = format!("/{}/", fanout::trash::POOL);
     let count = String::from_utf8_lossy(&listed.stdout)
         .lines()
-        .filter(|l| l.starts_with("worktree "))
+        .filter(|l| l.starts_with("worktree ") && !l.contains(&pooled))
         .count();
     if count != 1 {
         leftovers.push(format!("git worktree list shows {count} worktrees"));

@@ -113,25 +113,42 @@ pub fn workspace_edit(
 /// Line-level minimal edits turning `old` into `new`, so the editor keeps cursors and folds
 /// outside the changed lines and one undo reverts them all.
 pub fn text_edits(old: &str, new: &str) -> Vec<TextEdit> {
-    let diff = similar::TextDiff::from_lines(old, new);
-    let old_lines: Vec<&str> = diff.old_slices().to_vec();
-    let new_lines: Vec<&str> = diff.new_slices().to_vec();
-    let mut edits = Vec::new();
-    for op in diff.grouped_ops(0).into_iter().flatten() {
-        if let similar::DiffOp::Equal { .. } = op {
-            continue;
-        }
-        let old_range = op.old_range();
-        let new_range = op.new_range();
-        edits.push(TextEdit {
+    // The line diff the engine's diffs use (imara-diff's Myers, git's indent heuristic),
+    // on lines as LSP cuts them.
+    let (old_lines, new_lines) = (lsp_lines(old), lsp_lines(new));
+    let mut input = imara_diff::InternedInput::default();
+    input.update_before(old_lines.iter().copied());
+    input.update_after(new_lines.iter().copied());
+    let mut diff = imara_diff::Diff::compute(imara_diff::Algorithm::Myers, &input);
+    diff.postprocess_lines(&input);
+    diff.hunks()
+        .map(|h| TextEdit {
             range: Range {
-                start: line_start(&old_lines, old_range.start),
-                end: line_start(&old_lines, old_range.end),
+                start: line_start(&old_lines, h.before.start as usize),
+                end: line_start(&old_lines, h.before.end as usize),
             },
-            new_text: new_lines[new_range].concat(),
-        });
+            new_text: new_lines[h.after.start as usize..h.after.end as usize].concat(),
+        })
+        .collect()
+}
+
+/// Lines as LSP cuts them: each ends at `\n`, `\r\n` or a lone `\r`, its ending kept.
+fn lsp_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['\n', '\r']) {
+        let end = if rest[at..].starts_with("\r\n") {
+            at + 2
+        } else {
+            at + 1
+        };
+        lines.push(&rest[..end]);
+        rest = &rest[end..];
     }
-    edits
+    if !rest.is_empty() {
+        lines.push(rest);
+    }
+    lines
 }
 
 /// The position where line `i` starts; past the last line, the end of the text.

@@ -6,6 +6,7 @@ mod accept;
 mod common;
 mod compare;
 mod crash;
+mod disk;
 mod environment;
 mod hostile;
 mod hunks;
