@@ -115,6 +115,9 @@ pub fn merge_plan(
     Ok(plan)
 }
 
+/// The task list boxes accepting `a` whole checks (see [`merge_plan`]).
+type Boxes = Option<(String, Vec<(usize, String)>)>;
+
 /// Accepting a task list item's attempt (or an integration) checks the items' boxes in the
 /// same plan: on the plan's new text of the list if the change touches it, else on the
 /// user's current text (buffer included). Items no longer there unchecked are left alone.
@@ -206,7 +209,7 @@ pub fn diff(
     overlays: &[Overlay],
     only: Option<&str>,
 ) -> Result<DiffReport> {
-    type Key = (Oid, Oid, Oid, Option<String>);
+    type Key = (Oid, Oid, Oid, Option<String>, Boxes);
     type Kept = std::collections::VecDeque<(Key, DiffReport)>;
     static KEPT: std::sync::OnceLock<std::sync::Mutex<Kept>> = std::sync::OnceLock::new();
     let kept = || {
@@ -217,7 +220,9 @@ pub fn diff(
     let repo = paths.open()?;
     let (base, theirs) = Choice::Whole(Box::new(a.clone())).trees(&repo)?;
     let ours = snapshot_tree(&paths.workdir, overlays)?;
-    let key = (base, ours, theirs, only.map(str::to_string));
+    // What accept does besides the attempt's change (checking task list boxes) is part of it.
+    let boxes = crate::run_record::boxes_to_check(paths, a);
+    let key = (base, ours, theirs, only.map(str::to_string), boxes.clone());
     let known = kept()
         .iter()
         .find(|(k, _)| *k == key)
@@ -225,7 +230,10 @@ pub fn diff(
     if let Some(report) = known {
         return Ok(report);
     }
-    let plan = crate::merge::plan(&repo, base, ours, theirs, true)?;
+    let mut plan = crate::merge::plan(&repo, base, ours, theirs, true)?;
+    if let Some((file, items)) = &boxes {
+        check_boxes(&repo, ours, &mut plan, file, items)?;
+    }
     let mut hunks = crate::hunks::of_trees(&repo, base, theirs)?;
     hunks.retain(|h| only.is_none_or(|p| p.as_bytes() == h.path.as_slice()));
     let report = crate::diff::render(&plan, only, &crate::hunks::marks(&hunks));
