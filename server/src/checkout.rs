@@ -123,10 +123,7 @@ fn create_all(
         let admin = admin_root.join(&spec.name);
         fs::create_dir_all(&admin).at(&admin)?;
         created.dirs.push(admin.clone());
-        if let Some(parent) = spec.path.parent() {
-            fs::create_dir_all(parent).at(parent)?;
-        }
-        fs::create_dir(&spec.path).at(&spec.path)?;
+        create_dir_in_place(&spec.path)?;
         created.dirs.push(spec.path.clone());
         link(
             &admin,
@@ -749,4 +746,21 @@ pub fn disk_usage(path: &Path) -> u64 {
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.blocks() * 512)
         .sum()
+}
+
+/// Create the folder `path` (its parents as needed). The per-repository folder above it may
+/// vanish between the two steps: the trash's emptier removes it once empty (`trash`), so a
+/// parent that went missing is made again.
+fn create_dir_in_place(path: &Path) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        match fs::create_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+            Err(e) => return Err(e).at(path),
+        }
+    }
 }
