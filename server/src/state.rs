@@ -595,7 +595,18 @@ impl Intent {
     pub fn begin(states: &StateDir, record: &IntentRecord) -> Result<Intent> {
         let dir = states.fanout_dir(&record.id);
         std::fs::create_dir_all(&dir).at(&dir)?;
-        let lock = try_lock_exclusive(&dir.join("try.lock"))?.ok_or_else(|| {
+        // A reader looking for abandoned fanouts (`abandoned`, any status) takes this lock
+        // for an instant to test it: a new fanout's lock being held is that, for a moment.
+        let path = dir.join("try.lock");
+        let mut lock = try_lock_exclusive(&path)?;
+        for _ in 0..100 {
+            if lock.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            lock = try_lock_exclusive(&path)?;
+        }
+        let lock = lock.ok_or_else(|| {
             Error::Invalid(format!("fanout {} is being created twice", record.id))
         })?;
         write_json_atomic(&dir.join("intent.json"), record)?;
