@@ -47,6 +47,8 @@ pub mod supervisor;
 pub mod task;
 pub mod tasklist;
 pub mod tasks;
+#[cfg(test)]
+mod test_rng;
 pub mod text;
 pub mod toml_errors;
 pub mod trash;

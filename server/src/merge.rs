@@ -615,18 +615,7 @@ fn tree_map(repo: &Repository, tree: &git2::Tree) -> Result<TreeMap> {
 mod tests {
     use super::*;
 
-    /// SplitMix64, for repeatable random trees.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            (z ^ (z >> 31)) % n
-        }
-    }
+    use crate::test_rng::Rng;
 
     type Files = std::collections::BTreeMap<String, (Vec<u8>, u32)>;
 

@@ -270,10 +270,11 @@ impl Counts {
     }
 }
 
-impl StatusReport {
-    pub fn counts(&self) -> Counts {
+impl Counts {
+    /// The attempts counted by state.
+    pub fn of<'a>(attempts: impl IntoIterator<Item = &'a AttemptStatus>) -> Counts {
         let mut c = Counts::default();
-        for a in self.fanouts.iter().flat_map(|f| &f.attempts) {
+        for a in attempts {
             match a.state {
                 AttemptState::Running => c.running += 1,
                 AttemptState::Queued => c.queued += 1,
@@ -283,6 +284,12 @@ impl StatusReport {
             }
         }
         c
+    }
+}
+
+impl StatusReport {
+    pub fn counts(&self) -> Counts {
+        Counts::of(self.fanouts.iter().flat_map(|f| &f.attempts))
     }
 }
 
@@ -723,16 +730,7 @@ fn item_label(
             _ => ("not started", "not started".into()),
         };
     };
-    let c = f.attempts.iter().fold(Counts::default(), |mut c, a| {
-        match a.state {
-            AttemptState::Running => c.running += 1,
-            AttemptState::Queued => c.queued += 1,
-            AttemptState::Succeeded => c.succeeded += 1,
-            AttemptState::Failed | AttemptState::Interrupted => c.failed += 1,
-            _ => {}
-        }
-        c
-    });
+    let c = Counts::of(&f.attempts);
     if c.active() > 0 {
         let mut parts = Vec::new();
         if c.running > 0 {
