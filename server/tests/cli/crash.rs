@@ -115,14 +115,27 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
 }
 
 /// Remove everything through fanout itself, as a user would after a crash.
-/// Whether an emptier (`fanout __empty-trash`) holds the trash's lock now.
+/// Whether an emptier (`fanout __empty-trash`) is at the trash: holding its lock, or alive
+/// with it on its command line (started, niced, and not yet given the CPU to take the lock).
 fn being_emptied(trash: &std::path::Path) -> bool {
     use std::os::fd::AsRawFd;
-    let Ok(lock) = std::fs::File::open(trash.join(".lock")) else {
-        return false;
-    };
-    // A shared, non-blocking try fails only while an emptier holds it exclusively.
-    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+    if let Ok(lock) = std::fs::File::open(trash.join(".lock")) {
+        // A shared, non-blocking try fails only while an emptier holds it exclusively.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 } {
+            return true;
+        }
+    }
+    let wanted = trash.as_os_str().as_encoded_bytes().to_vec();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                args.contains(&b"__empty-trash".as_slice()) && args.contains(&wanted.as_slice())
+            })
+        })
 }
 
 fn clean_up(env: &TestEnv) {
